@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up a Debian machine and runs every test of hybriddb: unit tests,
+# engine model/crash/corruption tests and integration tests on a real FUSE
+# mount, all under AddressSanitizer + UndefinedBehaviorSanitizer with leak
+# detection.  Ends with meson's summary (Ok / Fail counts).
+#
+#   scripts/test.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3 zlib1g-dev
+          libcmocka-dev jq rsync tar diffutils findutils util-linux python3)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build=${1:-build-test}
+if [ -d "$build" ]; then
+	meson configure "$build" -Dsanitize=true -Dtests=true >/dev/null
+else
+	meson setup "$build" -Dsanitize=true -Dtests=true --buildtype=debugoptimized
+fi
+ninja -C "$build"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+exec meson test -C "$build" --print-errorlogs --num-processes 2
