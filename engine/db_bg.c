@@ -174,6 +174,14 @@ int db_write_level0(hdb_db *db, hdb_mem *mem, hdb_vedit *edit)
 	hdb_fmeta *f = NULL;
 	rc = it ? build_table(db, it, number, &f) : -ENOMEM;
 	hdb_iiter_destroy(it);
+	/* The manifest will name the table: its directory entry must be
+	 * durable first, or a crash leaves the manifest pointing at nothing. */
+	if (!rc && f)
+		rc = db->env->sync_dir(db->env, db->dir);
+	if (rc && f) {
+		hdb_fmeta_unref(f);
+		f = NULL;
+	}
 	pthread_mutex_lock(&db->mu);
 	pending_remove(db, number);
 	if (!rc && f) {
@@ -398,15 +406,21 @@ static int compact(hdb_db *db, hdb_compaction *c)
 	if (!rc && o.b)
 		rc = close_output(db, &o, &files, &nfiles);
 	hdb_iiter_destroy(it);
+	if (!rc && nfiles)
+		rc = db->env->sync_dir(db->env, db->dir); /* before the manifest names them */
 
 	pthread_mutex_lock(&db->mu);
 	db->compacting = false;
 	for (size_t i = 0; i < nfiles; i++)
 		rc = rc ? rc : hdb_vedit_add_file(&c->edit, c->level + 1, files[i]);
-	if (!rc)
-		rc = hdb_vset_log_and_apply(db->vs, &c->edit, &db->mu);
-	if (rc)
+	if (rc) {
 		discard_outputs(db, &o, files, nfiles);
+	} else {
+		/* If this fails the record may still have reached the manifest, so
+		 * the outputs stay: the sticky error keeps anything from deleting
+		 * them until a reopen decides from the manifest what is live. */
+		rc = hdb_vset_log_and_apply(db->vs, &c->edit, &db->mu);
+	}
 	if (o.b || o.number)
 		pending_remove(db, o.number);
 	for (size_t i = 0; i < nfiles; i++) {
@@ -427,10 +441,14 @@ static int compact(hdb_db *db, hdb_compaction *c)
 /* REQUIRES: mu held.  Runs c and frees it. */
 static int run_compaction(hdb_db *db, hdb_compaction *c)
 {
-	int rc;
-	if (hdb_compaction_is_trivial_move(c)) {
-		hdb_fmeta *f = c->inputs[0][0];
-		rc = hdb_vedit_add_file(&c->edit, c->level + 1, f);
+	int rc = 0;
+	/* Files of a level >= 1 are disjoint, so when nothing below overlaps
+	 * them they can all move down unchanged (a full compaction pushes every
+	 * level to the bottom this way without rewriting it each time). */
+	bool move_all = c->level > 0 && c->ninputs[1] == 0 && c->ninputs[0] > 1;
+	if (move_all || hdb_compaction_is_trivial_move(c)) {
+		for (size_t i = 0; i < c->ninputs[0] && !rc; i++)
+			rc = hdb_vedit_add_file(&c->edit, c->level + 1, c->inputs[0][i]);
 		if (!rc)
 			rc = hdb_vset_log_and_apply(db->vs, &c->edit, &db->mu);
 	} else {
