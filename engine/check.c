@@ -48,7 +48,7 @@ static int wal_record_ok(void *ctx, const uint8_t *payload, size_t n)
 	return hdb_batch_iterate(payload, n, NULL, NULL, NULL);
 }
 
-static void check_wal(struct check *c, const char *dir, uint64_t number)
+static void check_wal(struct check *c, const char *dir, uint64_t number, bool last)
 {
 	char path[PATH_MAX], name[64];
 	if (hdb_wal_path(path, sizeof(path), dir, number))
@@ -61,7 +61,9 @@ static void check_wal(struct check *c, const char *dir, uint64_t number)
 		problem(c, name, res.valid_end, "malformed batch in an intact record");
 	} else if (rc) {
 		problem(c, name, 0, hdb_strerror(rc));
-	} else if (res.valid_end < res.file_size) {
+	} else if (res.valid_end < res.file_size && !(res.torn && last)) {
+		/* a torn last record is what a crash leaves, and the next open
+		 * cuts it: only damage that may hold acknowledged writes counts */
 		char what[160];
 		snprintf(what, sizeof(what), "%s; %" PRIu64 " bytes from here on are not replayed",
 		         res.tail_why ? res.tail_why : "bad record", res.file_size - res.valid_end);
@@ -137,10 +139,13 @@ int hdb_check(const char *path, report_fn report, void *ctx)
 	rc = hdb_list_dir(path, &names, &n);
 	if (rc)
 		return rc;
+	uint64_t newest = 0, num;
+	for (size_t i = 0; i < n; i++)
+		if (wal_name(names[i], &num) && num > newest)
+			newest = num;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t num;
 		if (wal_name(names[i], &num) && num >= log_number)
-			check_wal(&c, path, num);
+			check_wal(&c, path, num, num == newest);
 	}
 	hdb_free_names(names, n);
 	return c.problems ? HDB_ECORRUPT : 0;

@@ -237,6 +237,44 @@ static int replay_record(void *ctx, const uint8_t *payload, size_t n)
 	return 0;
 }
 
+/* Point-in-time recovery: replay stops at the first bad record and the
+ * segment is cut there, so the database is always a prefix of what was
+ * written.  A torn last record is the normal trace of a crash.  Anything
+ * else (damage with records after it, or a bad tail in a segment that was
+ * synced when the next one began) may hold acknowledged writes: those bytes
+ * are kept beside the segment as NNNNNN.wal.damaged, and the loss is logged
+ * with file and offset, never silent. */
+static int drop_wal_tail(hdb_db *db, const char *path, uint64_t number, const hdb_wal_replay_result *res,
+                         bool last)
+{
+	uint64_t lost = res->file_size - res->valid_end;
+	const char *why = res->tail_why ? res->tail_why : "bad record";
+	if (res->torn && last) {
+		db_log(db, "WAL %06" PRIu64 ".wal: torn last record at offset %" PRIu64 " (%s), %" PRIu64
+		       " bytes never acknowledged as durable; cut",
+		       number, res->valid_end, why, lost);
+		return db->opt.read_only ? 0 : db->env->truncate(db->env, path, res->valid_end);
+	}
+	db_log(db, "WAL %06" PRIu64 ".wal offset %" PRIu64 ": %s; %" PRIu64
+	       " bytes from here on are not replayed and are kept in %06" PRIu64 ".wal.damaged",
+	       number, res->valid_end, why, lost, number);
+	if (db->opt.read_only)
+		return 0;
+	uint8_t *data;
+	size_t n;
+	int rc = hdb_read_file(path, &data, &n);
+	if (rc)
+		return rc;
+	char name[64];
+	snprintf(name, sizeof(name), "%06" PRIu64 ".wal.damaged", number);
+	if (res->valid_end <= n)
+		rc = hdb_env_write_atomic(db->env, db->dir, name, data + res->valid_end, n - (size_t)res->valid_end);
+	free(data);
+	if (!rc)
+		rc = db->env->truncate(db->env, path, res->valid_end);
+	return rc;
+}
+
 /* Replays every live WAL segment into db->mem (flushing to L0 as it fills)
  * and truncates a torn tail off the last segment.
  * REQUIRES: mu held, opener. */
@@ -281,16 +319,8 @@ static int recover_wal(hdb_db *db, hdb_vedit *edit)
 				db_log(db, "WAL %06" PRIu64 ".wal: %s", logs[i], hdb_errdetail());
 			break;
 		}
-		if (res.valid_end < res.file_size) {
-			db_log(db, "WAL %06" PRIu64 ".wal: dropped %" PRIu64 " bytes after offset %" PRIu64 " (%s)",
-			       logs[i], res.file_size - res.valid_end, res.valid_end,
-			       res.tail_why ? res.tail_why : "bad record");
-			if (i + 1 < nlogs)
-				db_log(db, "WAL %06" PRIu64 ".wal: damage before the last segment; later segments still replayed",
-				       logs[i]);
-			if (!db->opt.read_only)
-				rc = db->env->truncate(db->env, path, res.valid_end);
-		}
+		if (res.valid_end < res.file_size)
+			rc = drop_wal_tail(db, path, logs[i], &res, i + 1 == nlogs);
 	}
 	free(logs);
 	if (!rc && ctx.max_seq > hdb_vset_last_seq(db->vs))
@@ -298,24 +328,66 @@ static int recover_wal(hdb_db *db, hdb_vedit *edit)
 	return rc;
 }
 
-static bool dir_has_foreign_files(const char *dir)
+/* What an interrupted create can leave before CURRENT exists: none of it
+ * can hold an acknowledged write (the open never returned). */
+static bool is_create_leftover(const char *dir, const char *name)
 {
-	char **names;
-	size_t n;
-	if (hdb_list_dir(dir, &names, &n))
-		return false;
-	bool foreign = false;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(names[i], "LOCK"))
-			foreign = true;
-	hdb_free_names(names, n);
-	return foreign;
+	size_t n = strlen(name);
+	if (!strcmp(name, "LOCK") || !strncmp(name, "MANIFEST-", 9) || (n > 4 && !strcmp(name + n - 4, ".tmp")))
+		return true;
+	uint64_t num, size;
+	char path[PATH_MAX];
+	return is_number_name(name, ".wal", &num) && snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path) &&
+	       !hdb_file_size(path, &size) && size == 0;
 }
 
-static int prepare_dir(hdb_db *db, bool *fresh)
+/* A directory without CURRENT is new if it is empty or holds only the
+ * leftovers of an interrupted create; anything else is not ours to touch
+ * (not even with a LOCK file), so this runs before locking. */
+static int check_not_foreign(hdb_db *db)
+{
+	char path[PATH_MAX], **names;
+	size_t n;
+	if (snprintf(path, sizeof(path), "%s/CURRENT", db->dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (!access(path, F_OK))
+		return 0;
+	int rc = hdb_list_dir(db->dir, &names, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!is_create_leftover(db->dir, names[i])) {
+			hdb_set_errdetail("%s holds files but no CURRENT", db->dir);
+			rc = HDB_ENOTDB;
+		}
+	}
+	hdb_free_names(names, n);
+	return rc;
+}
+
+/* Removes an interrupted create's leftovers.  REQUIRES: the LOCK held. */
+static int claim_new_dir(hdb_db *db)
+{
+	int rc = check_not_foreign(db);
+	char **names;
+	size_t n;
+	if (!rc)
+		rc = hdb_list_dir(db->dir, &names, &n);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		char path[PATH_MAX];
+		if (strcmp(names[i], "LOCK") &&
+		    snprintf(path, sizeof(path), "%s/%s", db->dir, names[i]) < (int)sizeof(path))
+			rc = db->env->unlink(db->env, path);
+	}
+	hdb_free_names(names, n);
+	return rc;
+}
+
+static int prepare_dir(hdb_db *db)
 {
 	struct stat st;
-	char path[PATH_MAX];
 	if (stat(db->dir, &st)) {
 		if (errno != ENOENT || !db->opt.create_if_missing || db->opt.read_only)
 			return -errno;
@@ -325,6 +397,12 @@ static int prepare_dir(hdb_db *db, bool *fresh)
 	} else if (!S_ISDIR(st.st_mode)) {
 		return -ENOTDIR;
 	}
+	return 0;
+}
+
+static int is_fresh(hdb_db *db, bool *fresh)
+{
+	char path[PATH_MAX];
 	if (snprintf(path, sizeof(path), "%s/CURRENT", db->dir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	*fresh = access(path, F_OK) != 0;
@@ -332,13 +410,11 @@ static int prepare_dir(hdb_db *db, bool *fresh)
 		return -errno;
 	if (!*fresh && db->opt.error_if_exists)
 		return -EEXIST;
-	if (*fresh && dir_has_foreign_files(db->dir)) {
-		hdb_set_errdetail("%s holds files but no CURRENT", db->dir);
-		return HDB_ENOTDB;
+	if (*fresh && (!db->opt.create_if_missing || db->opt.read_only)) {
+		hdb_set_errdetail("%s has no CURRENT", db->dir);
+		return db->opt.read_only ? HDB_ENOTDB : -ENOENT;
 	}
-	if (*fresh && (!db->opt.create_if_missing || db->opt.read_only))
-		return -ENOENT;
-	return 0;
+	return *fresh ? claim_new_dir(db) : 0;
 }
 
 static void db_free(hdb_db *db)
@@ -373,7 +449,9 @@ static int open_locked(hdb_db *db)
 {
 	bool fresh;
 	char path[PATH_MAX];
-	int rc = prepare_dir(db, &fresh);
+	int rc = prepare_dir(db);
+	if (!rc)
+		rc = check_not_foreign(db);
 	if (rc)
 		return rc;
 	if (!db->opt.read_only) {
@@ -386,6 +464,9 @@ static int open_locked(hdb_db *db)
 			return rc;
 		}
 	}
+	rc = is_fresh(db, &fresh);
+	if (rc)
+		return rc;
 	hdb_vset_options vo = {
 		.l0_compaction_trigger = db->opt.l0_compaction_trigger,
 		.level1_max_bytes = db->opt.level1_max_bytes,

@@ -117,6 +117,22 @@ static const char *wal_check_record(const uint8_t *p, size_t avail, size_t *len)
 	return NULL;
 }
 
+/* An append interrupted by a crash leaves a last record that is cut short
+ * (its claimed extent reaches the end of the file) or is followed only by
+ * zeros (space the file system extended but never wrote). */
+static bool tail_is_torn(const uint8_t *p, size_t n)
+{
+	if (n < HDB_WAL_HEADER_SIZE)
+		return true;
+	uint64_t len = hdb_get_u32(p + HDB_WAL_OFF_LENGTH);
+	if (HDB_WAL_HEADER_SIZE + len >= n)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 /*
  * The whole segment is read into memory: a segment is bounded by the
  * MemTable size, and one buffer makes every bounds check a plain comparison.
@@ -147,6 +163,8 @@ int hdb_wal_replay(const char *path, hdb_wal_record_fn fn, void *ctx, hdb_wal_re
 		r.records++;
 		r.valid_end = pos;
 	}
+	if (r.tail_why)
+		r.torn = tail_is_torn(data + pos, size - pos);
 out:
 	free(data);
 	if (res)

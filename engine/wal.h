@@ -36,6 +36,10 @@ typedef struct hdb_wal_replay_result {
 	uint64_t valid_end;   /* offset just past the last intact record */
 	uint64_t file_size;   /* bytes in the file; > valid_end means a bad tail */
 	const char *tail_why; /* static text: why the tail was rejected, or NULL */
+	bool torn;            /* the bad tail is what an interrupted append leaves:
+	                       * the last record runs to or past the end of the
+	                       * file, or only zero bytes follow valid_end; false
+	                       * means damage with data after it */
 } hdb_wal_replay_result;
 
 /* Reads path from the start and delivers every record up to the first one
