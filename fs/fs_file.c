@@ -1,0 +1,482 @@
+/*
+ * fs_file.c — open files: content buffers, write-back at close, and the
+ * document rule (a "*.json" file commits only valid JSON).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "fs_internal.h"
+#include "vfiles.h"
+
+int fs_file_validate(hdb_fs *fs, uint64_t parent, const char *name, const void *data, size_t len)
+{
+	hdb_json_error err = { 0 };
+	if (!hdb_fs_is_doc_name(name, strlen(name)) || !hdb_json_validate(data, len, &err))
+		return 0;
+	FS_COUNT(fs, json_errors);
+	char path[1024];
+	hdb_fs_path(fs, parent, name, path, sizeof(path));
+	hdb_fs_log("%s: invalid JSON at byte %zu: %s", path, err.offset, err.reason ? err.reason : "error");
+	return -EINVAL;
+}
+
+static bool valid_doc(const char *name, const hdb_wbuf *b)
+{
+	return !hdb_fs_is_doc_name(name, strlen(name)) || !hdb_json_validate(b->data, b->len, NULL);
+}
+
+/* The thread group of thread tid, from /proc; 0 when unknown. */
+static int tgid_of(int tid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *t = strstr(buf, "\nTgid:");
+	return t ? atoi(t + 7) : 0;
+}
+
+/* Whether a close by thread closer comes from the process that opened fh.
+ * The kernel flushes at every close of every descriptor sharing a handle,
+ * so a child that inherited it (`{ cmd1; cmd2; } > f.json`) flushes a
+ * document that its parent is still writing. */
+static bool same_process(int opener, int closer)
+{
+	if (!opener || !closer || opener == closer)
+		return true;
+	int tc = tgid_of(closer);
+	if (!tc)
+		return true;
+	int to = tgid_of(opener);
+	return tc == opener || (to && tc == to);
+}
+
+/* Updates the table after a change to fh's buffer: the kernel and other
+ * stat() callers see the size a writer has produced. */
+static void note_buffer_change(hdb_fs *fs, fs_fh *fh)
+{
+	hdb_fs_ts now = hdb_fs_now();
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
+	if (i) {
+		if (!fh->dirty)
+			i->ndirty++;
+		i->attr.size = fh->buf.len;
+		i->attr.mtime = i->attr.ctime = now;
+	}
+	hdb_itable_unlock(fs->itab);
+	fh->dirty = true;
+}
+
+/* Drops fh's uncommitted changes.  Returns whether the kernel's cached size
+ * may now be wrong (the caller then invalidates it, unlocked). */
+static bool discard(hdb_fs *fs, fs_fh *fh)
+{
+	bool stale = false;
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
+	if (i && fh->dirty && i->ndirty && !--i->ndirty && i->attr.size != i->dsize) {
+		i->attr.size = i->dsize;
+		stale = true;
+	}
+	hdb_itable_unlock(fs->itab);
+	fh->dirty = false;
+	return stale;
+}
+
+int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, fs_fh **out)
+{
+	bool trunc = flags & O_TRUNC;
+	bool writable = (flags & O_ACCMODE) != O_RDONLY || trunc;
+	if (writable && fs->opt.read_only)
+		return -EROFS;
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, ino);
+	int rc = !i ? -ENOENT : S_ISDIR(i->attr.mode) ? -EISDIR : !S_ISREG(i->attr.mode) ? -EINVAL : 0;
+	uint64_t dsize = i ? i->dsize : 0;
+	hdb_itable_unlock(fs->itab);
+	if (rc)
+		return rc;
+
+	fs_fh *fh = calloc(1, sizeof(*fh));
+	if (!fh)
+		return -ENOMEM;
+	fh->kind = FS_FH_FILE;
+	fh->ino = ino;
+	fh->writable = writable;
+	fh->append = flags & O_APPEND;
+	fh->created = created;
+	hdb_wbuf_init(&fh->buf);
+	pthread_mutex_init(&fh->mu, NULL);
+	if (!created && !trunc) {
+		void *data;
+		size_t len;
+		rc = fs_read_data(fs, ino, &data, &len);
+		if (rc) {
+			pthread_mutex_destroy(&fh->mu);
+			free(fh);
+			return rc;
+		}
+		hdb_wbuf_adopt(&fh->buf, data, len);
+	}
+	hdb_itable_lock(fs->itab);
+	i = hdb_itable_get(fs->itab, ino);
+	if (i)
+		i->nopen++;
+	hdb_itable_unlock(fs->itab);
+	if (trunc && writable && dsize)
+		note_buffer_change(fs, fh);
+	fs_handle_add(fs, &fs->files, &fh->link);
+	*out = fh;
+	return 0;
+}
+
+static bool not_after(hdb_fs_ts x, hdb_fs_ts y)
+{
+	return x.sec < y.sec || (x.sec == y.sec && x.nsec <= y.nsec);
+}
+
+/* relatime: the first read of an open updates atime when it is not newer
+ * than mtime or ctime, or is a day old. */
+static void maybe_touch_atime(hdb_fs *fs, uint64_t ino)
+{
+	if (fs->opt.noatime || fs->opt.read_only)
+		return;
+	hdb_fs_ts now = hdb_fs_now();
+	fs_snap s;
+	fs_txn t;
+	if (fs_txn_begin(fs, &t))
+		return;
+	int rc = fs_snap_inode(fs, ino, &s);
+	if (!rc && !s.unlinked &&
+	    (not_after(s.attr.atime, s.attr.mtime) || not_after(s.attr.atime, s.attr.ctime) ||
+	     now.sec - s.attr.atime.sec >= 86400)) {
+		s.attr.atime = now;
+		hdb_fs_attr disk = s.attr;
+		disk.size = s.dsize;
+		rc = fs_txn_put_entry(&t, s.parent, s.name, s.nlen, &disk);
+		fs_txn_upd(&t, ino, FS_UPD_ATIME, &s.attr, 0);
+		if (!rc)
+			rc = fs_txn_write(fs, &t);
+	}
+	fs_txn_end(fs, &t, rc, false);
+}
+
+int fs_file_open_virtual(hdb_fs *fs, uint64_t ino, int flags, fs_fh **out)
+{
+	fs_fh *fh = calloc(1, sizeof(*fh));
+	if (!fh)
+		return -ENOMEM;
+	fh->kind = ino == HDB_VFILE_CONTROL_INO ? FS_FH_CONTROL : FS_FH_STATS;
+	fh->ino = ino;
+	hdb_wbuf_init(&fh->buf);
+	int rc = hdb_vfile_open(fs, ino, flags, &fh->buf);
+	if (rc) {
+		free(fh);
+		return rc;
+	}
+	pthread_mutex_init(&fh->mu, NULL);
+	fs_handle_add(fs, &fs->files, &fh->link);
+	*out = fh;
+	return 0;
+}
+
+int fs_file_read(hdb_fs *fs, fs_fh *fh, uint64_t off, size_t size, void **buf, size_t *n)
+{
+	pthread_mutex_lock(&fh->mu);
+	const uint8_t *p;
+	size_t got = hdb_wbuf_read(&fh->buf, off, size, &p);
+	void *copy = got ? malloc(got) : NULL;
+	if (got && !copy) {
+		pthread_mutex_unlock(&fh->mu);
+		return -ENOMEM;
+	}
+	if (got)
+		memcpy(copy, p, got);
+	bool first = !fh->read_seen;
+	fh->read_seen = true;
+	pthread_mutex_unlock(&fh->mu);
+	if (first && fh->kind == FS_FH_FILE)
+		maybe_touch_atime(fs, fh->ino);
+	*buf = copy;
+	*n = got;
+	return 0;
+}
+
+int fs_file_write(hdb_fs *fs, fs_fh *fh, uint64_t off, const void *p, size_t n)
+{
+	int rc;
+	pthread_mutex_lock(&fh->mu);
+	if (!fh->writable) {
+		rc = -EBADF;
+		goto out;
+	}
+	if (fh->failed) {
+		rc = -EFBIG;
+		goto out;
+	}
+	if (fh->append)
+		off = fh->buf.len;
+	rc = hdb_wbuf_write(&fh->buf, off, p, n, fs->opt.max_doc_size);
+	if (rc == -EFBIG)
+		fh->failed = true;
+	if (!rc && n) {
+		note_buffer_change(fs, fh);
+		fh->rejected = false;
+	}
+out:
+	pthread_mutex_unlock(&fh->mu);
+	return rc;
+}
+
+int fs_file_truncate(hdb_fs *fs, fs_fh *fh, uint64_t size)
+{
+	pthread_mutex_lock(&fh->mu);
+	int rc = fh->writable ? hdb_wbuf_truncate(&fh->buf, size, fs->opt.max_doc_size) : -EINVAL;
+	if (!rc) {
+		note_buffer_change(fs, fh);
+		fh->rejected = false;
+	}
+	pthread_mutex_unlock(&fh->mu);
+	return rc;
+}
+
+/* REQUIRES commit_mu (inside t) and fh->mu.  Builds the batch that makes
+ * fh's buffer the file's content.  *gone when the file was removed. */
+static int commit_build(hdb_fs *fs, fs_txn *t, fs_fh *fh, const char *checked_name, bool *gone)
+{
+	fs_snap s;
+	*gone = fs_snap_inode(fs, fh->ino, &s) || s.unlinked;
+	if (*gone)
+		return 0;
+	/* Renamed to a document name since it was checked? */
+	if (hdb_fs_is_doc_name(s.name, s.nlen) && !hdb_fs_is_doc_name(checked_name, strlen(checked_name))) {
+		int rc = fs_file_validate(fs, s.parent, s.name, fh->buf.data, fh->buf.len);
+		if (rc)
+			return rc;
+	}
+	hdb_fs_attr a = s.attr;
+	a.size = fh->buf.len;
+	t->sb.bytes = (t->sb.bytes > s.dsize ? t->sb.bytes - s.dsize : 0) + a.size;
+	t->sb_dirty = a.size != s.dsize;
+	int rc = fs_txn_put_data(t, fh->ino, fh->buf.data, fh->buf.len);
+	if (!rc)
+		rc = fs_txn_put_entry(t, s.parent, s.name, s.nlen, &a);
+	if (!rc && s.pending)
+		rc = fs_txn_del_pending(t, fh->ino);
+	fs_txn_upd(t, fh->ino, FS_UPD_SIZE | FS_UPD_DSIZE | FS_UPD_UNPEND, &a, a.size);
+	return rc;
+}
+
+/* Where a file is now: its name, for validation.  False if removed. */
+static bool current_name(hdb_fs *fs, uint64_t ino, uint64_t *parent, char *name)
+{
+	fs_snap s;
+	if (fs_snap_inode(fs, ino, &s) || s.unlinked)
+		return false;
+	*parent = s.parent;
+	memcpy(name, s.name, s.nlen + 1);
+	return true;
+}
+
+/* The open's changes are given up (invalid JSON or EFBIG at its last
+ * close): drop them, and a file it created goes away again.  REQUIRES
+ * fh->mu. */
+static void abandon(hdb_fs *fs, fs_fh *fh)
+{
+	bool stale = discard(fs, fh);
+	if (fh->created)
+		fs_node_undo_create(fs, fh->ino);
+	else if (stale)
+		fs_notify_inval_inode(fs, fh->ino);
+	fh->created = false;
+}
+
+/* How a commit reacts to content it cannot commit. */
+enum commit_mode {
+	COMMIT_LENIENT, /* close by a process that inherited the handle: keep quiet */
+	COMMIT_STRICT,  /* fsync: fail, keep the buffer */
+	COMMIT_CLOSE,   /* close by the opener: fail; give up unless it holds more */
+	COMMIT_FINAL,   /* release: fail and give the changes up */
+};
+
+/* Whether process pid still has a descriptor on inode ino.  Run at a close,
+ * where the closed descriptor has already left the process's table, so a
+ * hit is a dup (a shell redirect: open, dup2 to 1, close, write ...). */
+static bool process_holds(int pid, uint64_t ino)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		char buf[512];
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		const char *t = strstr(buf, "\nino:");
+		found = t && strtoull(t + 5, NULL, 10) == ino;
+	}
+	closedir(d);
+	return found;
+}
+
+/* A close by the opener that is not its last: the process keeps the file
+ * open through another descriptor, so nothing is given up yet. */
+static bool more_to_come(enum commit_mode mode, int closer, uint64_t ino)
+{
+	return mode == COMMIT_LENIENT || mode == COMMIT_STRICT ||
+	       (mode == COMMIT_CLOSE && process_holds(closer, ino));
+}
+
+/* Why fh's buffer cannot be committed under name: 0, -EFBIG or -EINVAL
+ * (logged once per version of the buffer unless lenient). */
+static int check_buffer(hdb_fs *fs, fs_fh *fh, uint64_t parent, const char *name, enum commit_mode mode)
+{
+	if (fh->failed)
+		return -EFBIG;
+	if (mode == COMMIT_LENIENT)
+		return valid_doc(name, &fh->buf) ? 0 : -EINVAL;
+	if (fh->rejected)
+		return -EINVAL; /* unchanged since the close that logged it */
+	int rc = fs_file_validate(fs, parent, name, fh->buf.data, fh->buf.len);
+	fh->rejected = rc != 0;
+	return rc;
+}
+
+static int commit_write(hdb_fs *fs, fs_fh *fh, const char *name)
+{
+	fs_txn t;
+	bool gone;
+	int rc = fs_txn_begin(fs, &t);
+	if (rc)
+		return rc;
+	rc = commit_build(fs, &t, fh, name, &gone);
+	if (!rc && !gone)
+		rc = fs_txn_write(fs, &t);
+	rc = fs_txn_end(fs, &t, rc, false);
+	if (rc)
+		return rc;
+	FS_COUNT(fs, commits);
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
+	if (i && fh->dirty && i->ndirty)
+		i->ndirty--;
+	hdb_itable_unlock(fs->itab);
+	fh->dirty = false;
+	fh->created = false;
+	return 0;
+}
+
+/* The last close of a handle that created a file and wrote nothing.  A
+ * new empty document is not valid JSON: it fails with EINVAL and is removed
+ * again, except one created with no permission bits at all, which is how
+ * GNU tar reserves the name of a link it makes at the end (the placeholder
+ * stays, empty).  Other empty files simply stay. */
+static int finish_empty(hdb_fs *fs, fs_fh *fh, uint64_t parent, const char *name)
+{
+	fs_snap s;
+	fh->created = false;
+	if (fs_snap_inode(fs, fh->ino, &s) || s.unlinked || !s.pending)
+		return 0;
+	if (!(s.attr.mode & 07777))
+		return fs_node_finish_create(fs, fh->ino);
+	fs_file_validate(fs, parent, name, "", 0);
+	fs_node_undo_create(fs, fh->ino);
+	return -EINVAL;
+}
+
+/* Commits fh's buffer when it holds changes.  closer: see fs_file_commit.
+ * REQUIRES fh->mu. */
+static int commit_locked(hdb_fs *fs, fs_fh *fh, enum commit_mode mode, int closer)
+{
+	uint64_t parent;
+	char name[HDB_FS_NAME_MAX + 1];
+	if (!fh->dirty && !fh->created)
+		return 0;
+	if (!current_name(fs, fh->ino, &parent, name)) {
+		discard(fs, fh);
+		fh->created = false;
+		return 0;
+	}
+	if (!fh->dirty)
+		return more_to_come(mode, closer, fh->ino) ? 0 : finish_empty(fs, fh, parent, name);
+	/* Validation runs before commit_mu: it is the long part. */
+	int rc = check_buffer(fs, fh, parent, name, mode);
+	if (rc && mode == COMMIT_LENIENT)
+		return 0;
+	if (!rc)
+		rc = commit_write(fs, fh, name);
+	if (rc == -EINVAL)
+		fh->rejected = true;
+	if (rc && !more_to_come(mode, closer, fh->ino))
+		abandon(fs, fh);
+	return rc;
+}
+
+int fs_file_commit(hdb_fs *fs, fs_fh *fh, int closer)
+{
+	if (fh->kind != FS_FH_FILE)
+		return 0;
+	enum commit_mode mode = !closer ? COMMIT_STRICT
+	                        : same_process(fh->opener, closer) ? COMMIT_CLOSE : COMMIT_LENIENT;
+	pthread_mutex_lock(&fh->mu);
+	int rc = commit_locked(fs, fh, mode, closer);
+	pthread_mutex_unlock(&fh->mu);
+	return rc;
+}
+
+void fs_file_release(hdb_fs *fs, fs_fh *fh)
+{
+	if (fh->kind == FS_FH_FILE) {
+		pthread_mutex_lock(&fh->mu);
+		bool had_changes = fh->dirty;
+		int rc = commit_locked(fs, fh, COMMIT_FINAL, 0);
+		pthread_mutex_unlock(&fh->mu);
+		if (rc && had_changes) {
+			char path[1024];
+			fs_snap s;
+			if (fs_snap_inode(fs, fh->ino, &s))
+				snprintf(path, sizeof(path), "inode %llu", (unsigned long long)fh->ino);
+			else
+				hdb_fs_path(fs, s.parent, s.name, path, sizeof(path));
+			hdb_fs_log("%s: changes discarded at close: %s", path, strerror(hdb_fs_errno(rc)));
+		}
+		bool orphan = false;
+		hdb_itable_lock(fs->itab);
+		hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
+		if (i) {
+			i->nopen--;
+			orphan = hdb_itable_drop_unused(fs->itab, i);
+		}
+		hdb_itable_unlock(fs->itab);
+		if (orphan)
+			fs_node_reap_orphan(fs, fh->ino);
+	}
+	fs_handle_remove(fs, &fh->link);
+	hdb_wbuf_free(&fh->buf);
+	pthread_mutex_destroy(&fh->mu);
+	free(fh);
+}

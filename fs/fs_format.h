@@ -1,0 +1,113 @@
+/*
+ * fs_format.h — how the file system is laid out in the engine's key space.
+ *
+ * The engine stores byte-string keys ordered by memcmp; the fs owns the
+ * schema below.  Integers inside KEYS are big-endian, so that numeric order
+ * is byte order and one directory's entries form one contiguous range.
+ * Integers inside VALUES are little-endian, like every other on-disk integer
+ * in hybriddb (engine/coding.h).  The engine checksums every record and
+ * block, so values carry no checksum of their own.
+ *
+ * Keys
+ * ----
+ *   superblock   "\0super"                          (6 bytes)
+ *   entry        'E' | parent ino u64 BE | name     (9 + 0..255 bytes)
+ *   content      'D' | ino u64 BE                   (9 bytes)
+ *   pending      'P' | ino u64 BE                   (9 bytes)
+ *   orphan       'O' | ino u64 BE                   (9 bytes, empty value)
+ *
+ *   The root directory (ino 1) has the entry 'E' | 0 | "" (parent 0, empty
+ *   name).  No directory has ino 0, so the root's entry lies in no listing.
+ *   A directory's listing is the range ['E'|ino, 'E'|ino+1).  Renaming a
+ *   directory rewrites its own entry only: children are keyed by its ino.
+ *   Hard links are refused, so every inode has exactly one entry and its
+ *   attributes live in that entry's value (as in TableFS): `ls -l` is one
+ *   range scan with no further reads.
+ *
+ * Superblock value (HDB_FS_SUPER_SIZE = 56 bytes, LE)
+ * ---------------------------------------------------
+ *   off  size  field
+ *     0     4  magic        HDB_FS_MAGIC ("HDBF" read as LE u32)
+ *     4     4  version      HDB_FS_VERSION; a larger one is refused
+ *     8     8  next_ino     next inode number to hand out (never reused)
+ *    16     8  files        regular files (documents included)
+ *    24     8  dirs         directories, the root excluded (collections)
+ *    32     8  docs         regular files whose name ends in ".json"
+ *    40     8  symlinks     symbolic links
+ *    48     8  bytes        content bytes of all regular files
+ *
+ *   The superblock is rewritten in the same atomic batch as every change
+ *   that moves a counter or allocates an inode number, so it is exact after
+ *   any crash and statfs never scans.
+ *
+ * Entry value (HDB_FS_ENTRY_SIZE = 64 bytes, LE)
+ * ----------------------------------------------
+ *   off  size  field
+ *     0     8  ino
+ *     8     4  mode         file type and permission bits (S_IFREG, S_IFDIR
+ *                           or S_IFLNK only)
+ *    12     4  uid
+ *    16     4  gid
+ *    20     8  size         content length (regular files, symlinks; 0 for
+ *                           directories); the 'D' value is authoritative
+ *    28     8  atime sec    signed, two's complement
+ *    36     4  atime nsec   < 1e9
+ *    40     8  mtime sec
+ *    48     4  mtime nsec
+ *    52     8  ctime sec
+ *    60     4  ctime nsec
+ *
+ * Content value
+ * -------------
+ *   The file's bytes exactly, or a symlink's target (no NUL).  An empty
+ *   regular file may have no content key.
+ *
+ * Pending value
+ * -------------
+ *   The entry key ('E'|parent|name) of a document created by an open that
+ *   has not finished: written in the batch that creates the entry, moved by
+ *   renames, deleted by the batch of the first commit of content or by the
+ *   creating handle's release.  A mount (read-write) removes every document
+ *   that is still pending, with its entry, and fixes the counters: a crash
+ *   never leaves behind a document that was created but never closed.
+ *
+ * Orphan records
+ * --------------
+ *   A file removed (unlink, or replaced by a rename) while the kernel still
+ *   references it keeps its content key, so that an open racing with the
+ *   removal reads the old bytes as POSIX wants.  The removal's batch writes
+ *   'O'|ino; the batch that deletes the content when the kernel forgets the
+ *   inode deletes it too; a mount deletes the content of every orphan left
+ *   by a crash.  Orphans are not counted in the superblock.
+ *
+ * Inode numbers
+ * -------------
+ *   1 is the root; 2..HDB_FS_FIRST_INO-1 are reserved for virtual files
+ *   (never stored); numbers from HDB_FS_FIRST_INO up are handed out from the
+ *   superblock's next_ino and never reused, so they are stable across
+ *   remounts and need no generation number.
+ */
+#ifndef HDB_FS_FORMAT_H
+#define HDB_FS_FORMAT_H
+
+#define HDB_FS_MAGIC 0x46424448u /* "HDBF" */
+#define HDB_FS_VERSION 1u
+
+#define HDB_FS_KEY_SUPER "\0super"
+#define HDB_FS_KEY_SUPER_LEN 6
+#define HDB_FS_TAG_ENTRY 'E'
+#define HDB_FS_TAG_DATA 'D'
+#define HDB_FS_TAG_PENDING 'P'
+#define HDB_FS_TAG_ORPHAN 'O'
+
+#define HDB_FS_NAME_MAX 255
+#define HDB_FS_KEY_PREFIX 9 /* tag + u64 */
+#define HDB_FS_KEY_MAX (HDB_FS_KEY_PREFIX + HDB_FS_NAME_MAX)
+
+#define HDB_FS_SUPER_SIZE 56
+#define HDB_FS_ENTRY_SIZE 64
+
+#define HDB_FS_ROOT_INO 1u
+#define HDB_FS_FIRST_INO 16u
+
+#endif

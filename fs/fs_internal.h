@@ -1,0 +1,216 @@
+/*
+ * fs_internal.h — state shared by the fs modules (fs_core.c, fs_node.c,
+ * fs_file.c, fs_dir.c, fs_ops.c, vfiles.c, fs_check.c).  Not installed.
+ *
+ * Thread safety.  Two locks, always taken in this order:
+ *   commit_mu  serializes every change written to the engine, together
+ *              with the superblock counters: a change reads the table,
+ *              builds one batch, writes it (without waiting for fsync),
+ *              and applies it to the table, all under commit_mu, so the
+ *              order of batches in the engine is the order of the counter
+ *              values they carry.  Durability waits (hdb_sync) happen
+ *              after it is released, so concurrent closes share an fsync.
+ *   itab lock  (hdb_itable_lock) guards the inode table and every cached
+ *              attribute; held only for short, non-blocking sections.
+ *   An open handle's own mutex (fs_fh.mu) is taken before commit_mu.
+ *
+ * Invariants: fs->sb is what the engine's superblock holds; for every
+ * inode in the table, attr is its entry's value except that attr.size may
+ * follow an uncommitted buffer (ndirty > 0), and dsize is its committed
+ * content length.
+ */
+#ifndef HDB_FS_INTERNAL_H
+#define HDB_FS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+#include "hybriddb.h"
+#include "inode.h"
+#include "keys.h"
+#include "wbuf.h"
+
+struct fuse_ctx;
+
+/* Seconds the kernel may cache entries and attributes (every change passes
+ * through this daemon, so the only cost of a longer time is memory). */
+#define FS_CACHE_TIMEOUT 1.0
+
+/* Operation counters reported in /.stats (relaxed atomics). */
+#define HDB_FS_COUNTERS(X)                                                                         \
+	X(lookups) X(getattrs) X(setattrs) X(creates) X(mkdirs) X(unlinks) X(rmdirs) X(renames)    \
+	X(symlinks) X(opens) X(reads) X(writes) X(commits) X(fsyncs) X(readdirs) X(json_errors)
+
+typedef struct hdb_fs_counters {
+#define X(name) atomic_uint_fast64_t name;
+	HDB_FS_COUNTERS(X)
+#undef X
+} hdb_fs_counters;
+
+/* Membership in the fs's list of open handles (so that shutdown can
+ * release what the kernel did not).  First member of fs_fh and fs_dh. */
+typedef struct fs_hlink {
+	struct fs_hlink *prev, *next;
+} fs_hlink;
+
+#define FS_COUNT(fs, name) atomic_fetch_add_explicit(&(fs)->cnt.name, 1, memory_order_relaxed)
+
+struct hdb_fs {
+	hdb_db *db;
+	hdb_fs_opts opt;
+	struct fuse_session *se; /* set before the loop; read-only afterwards */
+	hdb_itable *itab;
+	pthread_mutex_t commit_mu;
+	hdb_fs_super sb;         /* GUARDED_BY commit_mu */
+	hdb_fs_counters cnt;
+	uint64_t started_ms;     /* CLOCK_MONOTONIC at hdb_fs_new */
+	hdb_fs_ts mounted_at;    /* CLOCK_REALTIME at hdb_fs_new */
+	pthread_mutex_t handles_mu;
+	fs_hlink files;           /* open fs_fh; GUARDED_BY handles_mu */
+	fs_hlink dirs;            /* open fs_dh; GUARDED_BY handles_mu */
+};
+
+/* An open file (or virtual file). */
+enum fs_fh_kind { FS_FH_FILE, FS_FH_CONTROL, FS_FH_STATS };
+
+typedef struct fs_fh {
+	fs_hlink link;           /* in fs->files; first member */
+	enum fs_fh_kind kind;
+	uint64_t ino;
+	pthread_mutex_t mu;     /* guards everything below */
+	hdb_wbuf buf;           /* content as of open, or the write buffer */
+	bool writable;          /* buf is a write buffer, committed at flush */
+	bool append;            /* O_APPEND: writes go to the end */
+	bool dirty;             /* buf differs from the committed content */
+	bool created;           /* created by this handle, content never committed */
+	bool failed;            /* a write hit EFBIG: commit nothing of this open */
+	bool rejected;          /* buf failed validation (logged) and is unchanged since */
+	bool read_seen;         /* atime already considered for this open */
+	int opener;             /* thread id that opened it (fuse_ctx pid), 0 if unknown */
+} fs_fh;
+
+/* One engine batch plus the superblock it will carry (see commit_mu). */
+#define FS_TXN_MAX_UPD 4
+
+enum {
+	FS_UPD_MODE = 1, FS_UPD_UID = 2, FS_UPD_GID = 4, FS_UPD_SIZE = 8,
+	FS_UPD_ATIME = 16, FS_UPD_MTIME = 32, FS_UPD_CTIME = 64, FS_UPD_DSIZE = 128,
+	FS_UPD_UNPEND = 256, /* the 'P' record is deleted */
+};
+
+typedef struct fs_upd {
+	uint64_t ino;
+	unsigned mask;       /* FS_UPD_* fields of attr/dsize to apply */
+	hdb_fs_attr attr;
+	uint64_t dsize;
+} fs_upd;
+
+typedef struct fs_txn {
+	hdb_batch *b;
+	hdb_fs_super sb;     /* the superblock after this change */
+	bool sb_dirty;       /* sb differs from fs->sb: write it */
+	fs_upd upd[FS_TXN_MAX_UPD]; /* table changes to apply on success */
+	int nupd;
+} fs_txn;
+
+/* fs_core.c */
+void fs_handle_add(hdb_fs *fs, fs_hlink *list, fs_hlink *l);
+void fs_handle_remove(hdb_fs *fs, fs_hlink *l);
+hdb_fs_ts hdb_fs_now(void);
+int hdb_fs_errno(int rc);                          /* engine/-errno code to a positive errno */
+void hdb_fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int hdb_fs_path(hdb_fs *fs, uint64_t parent, const char *name, char *out, size_t cap);
+void hdb_fs_stat(const hdb_inode *ino, struct stat *st);
+void hdb_fs_attr_to_stat(const hdb_fs_attr *a, struct stat *st);
+/* Tell the kernel to drop cached attributes and pages of ino / a cached
+ * name (after a change it did not make itself, such as an undone create).
+ * Call with no fs lock held. */
+void fs_notify_inval_inode(hdb_fs *fs, uint64_t ino);
+void fs_notify_inval_entry(hdb_fs *fs, uint64_t parent, const char *name, size_t nlen);
+
+/* Locks commit_mu and starts a batch.  0 or -ENOMEM (then not locked). */
+int fs_txn_begin(hdb_fs *fs, fs_txn *t);
+int fs_txn_put_entry(fs_txn *t, uint64_t parent, const char *name, size_t nlen, const hdb_fs_attr *a);
+int fs_txn_del_entry(fs_txn *t, uint64_t parent, const char *name, size_t nlen);
+int fs_txn_put_data(fs_txn *t, uint64_t ino, const void *data, size_t len);
+int fs_txn_del_data(fs_txn *t, uint64_t ino);
+/* The 'P' record of a document being created at (parent, name). */
+int fs_txn_put_pending(fs_txn *t, uint64_t ino, uint64_t parent, const char *name, size_t nlen);
+int fs_txn_del_pending(fs_txn *t, uint64_t ino);
+/* The 'O' record of a removed file the kernel still references; deleting
+ * it deletes the content too. */
+int fs_txn_put_orphan(fs_txn *t, uint64_t ino);
+int fs_txn_del_orphan(fs_txn *t, uint64_t ino);
+/* Records a table change applied by fs_txn_write on success. */
+void fs_txn_upd(fs_txn *t, uint64_t ino, unsigned mask, const hdb_fs_attr *a, uint64_t dsize);
+/* Puts the entry of directory dir with mtime = ctime = now, and records it.
+ * REQUIRES commit_mu (inside a txn).  -ENOENT if dir is not in the table. */
+int fs_txn_touch_dir(hdb_fs *fs, fs_txn *t, uint64_t dir, hdb_fs_ts now);
+/* Writes the batch (with the superblock when changed); on success updates
+ * fs->sb and applies the recorded table changes.  Still under commit_mu. */
+int fs_txn_write(hdb_fs *fs, fs_txn *t);
+/* Unlocks commit_mu, frees the batch; when rc == 0 and the fs is
+ * sync_always (or durable is set), waits for the WAL on stable storage.
+ * Returns rc or the sync's error. */
+int fs_txn_end(hdb_fs *fs, fs_txn *t, int rc, bool durable);
+
+/* An inode's place and state, copied under the table lock. */
+typedef struct fs_snap {
+	hdb_fs_attr attr;
+	uint64_t dsize, parent;
+	char name[HDB_FS_NAME_MAX + 1];
+	size_t nlen;
+	bool unlinked;
+	bool pending;
+} fs_snap;
+
+/* Copies ino's state from the table: 0 or -ENOENT when not there. */
+int fs_snap_inode(hdb_fs *fs, uint64_t ino, fs_snap *s);
+
+/* Reads and decodes entry (parent, name): 0, -ENOENT or an error. */
+int fs_read_entry(hdb_fs *fs, uint64_t parent, const char *name, size_t nlen, hdb_fs_attr *a);
+/* Reads ino's content (malloc'd; *data NULL when empty). */
+int fs_read_data(hdb_fs *fs, uint64_t ino, void **data, size_t *len);
+
+/* fs_node.c: namespace changes.  Each returns 0 or a negative errno. */
+int fs_node_lookup(hdb_fs *fs, uint64_t parent, const char *name, struct stat *out);
+int fs_node_make(hdb_fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name, mode_t mode,
+                 const char *link, struct stat *out);
+int fs_node_unlink(hdb_fs *fs, uint64_t parent, const char *name, bool dir);
+int fs_node_rename(hdb_fs *fs, uint64_t p1, const char *n1, uint64_t p2, const char *n2, unsigned flags);
+int fs_node_setattr(hdb_fs *fs, uint64_t ino, const struct stat *st, int valid, fs_fh *fh, struct stat *out);
+int fs_node_getattr(hdb_fs *fs, uint64_t ino, struct stat *out);
+int fs_node_readlink(hdb_fs *fs, uint64_t ino, char **target);
+/* Undoes the creation of a file whose first commit failed (see fs.h). */
+void fs_node_undo_create(hdb_fs *fs, uint64_t ino);
+/* The creating handle of a document closed without content: it stays, as
+ * an empty placeholder, and is no longer pending. */
+int fs_node_finish_create(hdb_fs *fs, uint64_t ino);
+/* Deletes the content of an orphan the table has just dropped. */
+void fs_node_reap_orphan(hdb_fs *fs, uint64_t ino);
+
+/* fs_file.c: open files. */
+int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, fs_fh **out);
+/* A handle on a virtual file, its content generated now. */
+int fs_file_open_virtual(hdb_fs *fs, uint64_t ino, int flags, fs_fh **out);
+int fs_file_read(hdb_fs *fs, fs_fh *fh, uint64_t off, size_t size, void **buf, size_t *n);
+int fs_file_write(hdb_fs *fs, fs_fh *fh, uint64_t off, const void *p, size_t n);
+int fs_file_truncate(hdb_fs *fs, fs_fh *fh, uint64_t size);
+/*
+ * Commits fh's buffer if it has uncommitted changes (flush, fsync).  closer
+ * is the closing thread's id (fuse_ctx pid), or 0 for fsync.  A close by
+ * another process than the opener (a child that inherited the descriptor)
+ * commits only valid content and otherwise leaves the buffer for the
+ * opener's close, without an error.
+ */
+int fs_file_commit(hdb_fs *fs, fs_fh *fh, int closer);
+void fs_file_release(hdb_fs *fs, fs_fh *fh);
+/* Validates content for a file named name (documents must be JSON);
+ * logs and returns -EINVAL when invalid. */
+int fs_file_validate(hdb_fs *fs, uint64_t parent, const char *name, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * vfiles.c — /.control and /.stats.
+ */
+#include "vfiles.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_internal.h"
+
+static const struct {
+	uint64_t ino;
+	const char *name;
+	mode_t mode;
+} vfiles[] = {
+	{ HDB_VFILE_CONTROL_INO, ".control", S_IFREG | 0600 },
+	{ HDB_VFILE_STATS_INO, ".stats", S_IFREG | 0444 },
+};
+
+#define NVFILES (sizeof(vfiles) / sizeof(vfiles[0]))
+
+_Static_assert(HDB_VFILE_STATS_INO < HDB_FS_FIRST_INO, "virtual inodes are reserved");
+
+static const char control_help[] = "compact\nflush\nsync\ncheckpoint\n";
+
+uint64_t hdb_vfile_by_name(const char *name)
+{
+	for (size_t i = 0; i < NVFILES; i++)
+		if (!strcmp(vfiles[i].name, name))
+			return vfiles[i].ino;
+	return 0;
+}
+
+bool hdb_vfile_is(uint64_t ino)
+{
+	return ino > HDB_FS_ROOT_INO && ino < HDB_FS_FIRST_INO;
+}
+
+uint64_t hdb_vfile_at(size_t i)
+{
+	return i < NVFILES ? vfiles[i].ino : 0;
+}
+
+static int slot(uint64_t ino)
+{
+	for (size_t i = 0; i < NVFILES; i++)
+		if (vfiles[i].ino == ino)
+			return (int)i;
+	return -1;
+}
+
+const char *hdb_vfile_name(uint64_t ino)
+{
+	int s = slot(ino);
+	return s < 0 ? NULL : vfiles[s].name;
+}
+
+void hdb_vfile_stat(const hdb_fs *fs, uint64_t ino, struct stat *st)
+{
+	int s = slot(ino);
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = s < 0 ? S_IFREG : vfiles[s].mode;
+	st->st_nlink = 1;
+	st->st_uid = fs->opt.owner_uid;
+	st->st_gid = fs->opt.owner_gid;
+	st->st_blksize = 4096;
+	if (ino == HDB_VFILE_CONTROL_INO)
+		st->st_size = sizeof(control_help) - 1;
+	/* The mount's start: a stable time for tools that compare them. */
+	st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec = fs->mounted_at.sec;
+	st->st_atim.tv_nsec = st->st_mtim.tv_nsec = st->st_ctim.tv_nsec = fs->mounted_at.nsec;
+}
+
+int hdb_vfile_open(hdb_fs *fs, uint64_t ino, int flags, hdb_wbuf *content)
+{
+	bool writing = (flags & O_ACCMODE) != O_RDONLY;
+	if (ino == HDB_VFILE_STATS_INO) {
+		if (writing)
+			return -EACCES;
+		char *json;
+		int rc = hdb_fs_stats_json(fs, &json);
+		if (rc)
+			return rc;
+		hdb_wbuf_adopt(content, json, strlen(json));
+		return 0;
+	}
+	if (ino != HDB_VFILE_CONTROL_INO)
+		return -ENOENT;
+	char *help = strdup(control_help);
+	if (!help)
+		return -ENOMEM;
+	hdb_wbuf_adopt(content, help, sizeof(control_help) - 1);
+	return 0;
+}
+
+static int cmd_compact(hdb_db *db)
+{
+	return hdb_compact_range(db, NULL, 0, NULL, 0);
+}
+
+static int cmd_checkpoint(hdb_db *db)
+{
+	int rc = hdb_flush(db);
+	return rc ? rc : hdb_sync(db);
+}
+
+static const struct {
+	const char *name;
+	int (*run)(hdb_db *db);
+} commands[] = {
+	{ "compact", cmd_compact },
+	{ "flush", hdb_flush },
+	{ "sync", hdb_sync },
+	{ "checkpoint", cmd_checkpoint },
+};
+
+static int find_command(const char *cmd, size_t n)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strlen(commands[i].name) == n && !memcmp(commands[i].name, cmd, n))
+			return (int)i;
+	return -1;
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Calls fn on each whitespace-separated word of buf[0..n) until it fails. */
+static int each_word(const char *buf, size_t n, int (*fn)(hdb_fs *fs, const char *w, size_t len), hdb_fs *fs)
+{
+	size_t i = 0;
+	while (i < n) {
+		while (i < n && is_space(buf[i]))
+			i++;
+		size_t start = i;
+		while (i < n && !is_space(buf[i]))
+			i++;
+		if (i == start)
+			continue;
+		int rc = fn(fs, buf + start, i - start);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int check_word(hdb_fs *fs, const char *w, size_t len)
+{
+	if (find_command(w, len) >= 0)
+		return 0;
+	hdb_fs_log(".control: unknown command \"%.*s\"", (int)(len > 64 ? 64 : len), w);
+	return -EINVAL;
+}
+
+static int run_word(hdb_fs *fs, const char *w, size_t len)
+{
+	int rc = commands[find_command(w, len)].run(fs->db);
+	if (!rc)
+		return 0;
+	hdb_fs_log(".control: %.*s failed: %s", (int)len, w, hdb_strerror(rc));
+	return -hdb_fs_errno(rc);
+}
+
+int hdb_vfile_write(hdb_fs *fs, uint64_t ino, const char *buf, size_t n)
+{
+	if (ino != HDB_VFILE_CONTROL_INO)
+		return -EACCES;
+	if (fs->opt.read_only)
+		return -EROFS;
+	/* Check every word first, so that a write with a bad one runs nothing. */
+	int rc = each_word(buf, n, check_word, fs);
+	return rc ? rc : each_word(buf, n, run_word, fs);
+}

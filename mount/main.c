@@ -1,0 +1,333 @@
+/*
+ * main.c — the `hybriddb` command: argument parsing and the subcommands
+ * mount, check, stats and compact.
+ *
+ *   hybriddb mount DATA MNT [-f] [-d] [-o opts]
+ *   hybriddb DATA MNT -o opts           (as run by mount(8) via mount.fuse3)
+ *   hybriddb check DATA | stats DATA | compact DATA
+ *   hybriddb --help | --version;  hybriddb <subcommand> --help
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 check found
+ * corruption (see daemon.h and hybriddb.1).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if __has_include("config.h")
+#include "config.h"
+#endif
+#ifndef HDB_VERSION
+#define HDB_VERSION "unknown"
+#endif
+
+#include "daemon.h"
+#include "fs.h"
+#include "hybriddb.h"
+#include "options.h"
+
+static const char usage_main[] =
+	"usage: hybriddb <command> [arguments]\n"
+	"\n"
+	"commands:\n"
+	"  mount DATA MNT [-f] [-o opts]  mount the database in DATA on MNT\n"
+	"  check DATA                     verify every checksum and the file system's structure\n"
+	"  stats DATA                     print the statistics JSON\n"
+	"  compact DATA                   compact an unmounted database fully\n"
+	"\n"
+	"  hybriddb DATA MNT -o opts is `mount` (the form mount(8) uses).\n"
+	"  hybriddb <command> --help      help on one command\n"
+	"  hybriddb --version             print the version\n"
+	"\n"
+	"exit codes: 0 ok, 1 failure, 2 usage error, 3 corruption found.  See hybriddb(1).\n";
+
+static const char usage_mount[] =
+	"usage: hybriddb mount DATA MNT [-f] [-d] [-o opt[,opt...]]\n"
+	"\n"
+	"Mounts the database in directory DATA (created when missing or empty) on MNT.\n"
+	"Runs in the background once the mount is ready, unless -f.\n"
+	"\n"
+	"  -f                 stay in the foreground, log to stderr\n"
+	"  -d                 foreground with libfuse's request trace\n"
+	"  -o sync=MODE       always | periodic (default) | never\n"
+	"  -o memtable_size=N MemTable size before a flush (default 64M)\n"
+	"  -o cache_size=N    block cache size (default 32M)\n"
+	"  -o max_doc_size=N  largest file (default 64M); a larger write fails with EFBIG\n"
+	"  -o compression=on|off   zlib per table block (default on)\n"
+	"  -o ro              read-only\n"
+	"  -o noatime         never update access times\n"
+	"  other -o options go to libfuse (allow_other, auto_unmount, ...);\n"
+	"  default_permissions is always on.  Sizes take k, M or G suffixes.\n"
+	"Unmount with: fusermount3 -u MNT\n";
+
+static const char usage_check[] =
+	"usage: hybriddb check DATA\n"
+	"\n"
+	"Verifies every checksum of the unmounted database in DATA and the file\n"
+	"system stored in it; prints each problem.  Exit 0 when sound, 3 when\n"
+	"corruption was found, 1 when the check could not run.\n";
+
+static const char usage_stats[] =
+	"usage: hybriddb stats DATA\n"
+	"\n"
+	"Prints the statistics of the database in DATA as JSON (opened read-only;\n"
+	"the same figures as MNT/.stats, with no operation counts).\n";
+
+static const char usage_compact[] =
+	"usage: hybriddb compact DATA\n"
+	"\n"
+	"Flushes and compacts the unmounted database in DATA down to the bottom\n"
+	"level.  For a mounted database: echo compact > MNT/.control\n";
+
+static int usage_error(const char *usage, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hybriddb: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", usage);
+	return HDB_EXIT_USAGE;
+}
+
+static bool is_help(const char *a)
+{
+	return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+/* An absolute form of path, which need not exist: the daemon changes to
+ * "/" and the engine keeps using the path. */
+static char *absolute(const char *path)
+{
+	char *r = realpath(path, NULL);
+	if (r || path[0] == '/')
+		return r ? r : strdup(path);
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&r, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return r;
+}
+
+static int parse_mount(int argc, char **argv, hdb_mount_cfg *cfg)
+{
+	const char *pos[2];
+	int npos = 0;
+	char err[256] = "";
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		const char *opts = NULL;
+		if (!strcmp(a, "-f") || !strcmp(a, "--foreground")) {
+			cfg->foreground = true;
+		} else if (!strcmp(a, "-d") || !strcmp(a, "--debug")) {
+			cfg->debug = true;
+		} else if (!strcmp(a, "-o")) {
+			if (++i == argc)
+				return usage_error(usage_mount, "%s needs an argument", a);
+			opts = argv[i];
+		} else if (!strncmp(a, "-o", 2)) {
+			opts = a + 2;
+		} else if (a[0] == '-' && a[1]) {
+			return usage_error(usage_mount, "unknown flag %s", a);
+		} else if (npos < 2) {
+			pos[npos++] = a;
+		} else {
+			return usage_error(usage_mount, "unexpected argument %s", a);
+		}
+		if (opts) {
+			int rc = hdb_mount_apply_opts(cfg, opts, err, sizeof(err));
+			if (rc == -EINVAL)
+				return usage_error(usage_mount, "%s", err);
+			if (rc)
+				return HDB_EXIT_FAILURE;
+		}
+	}
+	if (npos != 2)
+		return usage_error(usage_mount, "%s", "DATA and MNT are required");
+	cfg->data = pos[0];
+	cfg->mnt = pos[1];
+	return HDB_EXIT_OK;
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (is_help(argv[i])) {
+			fputs(usage_mount, stdout);
+			return HDB_EXIT_OK;
+		}
+	hdb_mount_cfg cfg;
+	hdb_mount_cfg_init(&cfg);
+	int code = parse_mount(argc, argv, &cfg);
+	if (code)
+		goto out;
+	char *data = absolute(cfg.data), *mnt = realpath(cfg.mnt, NULL);
+	if (!data || !mnt) {
+		fprintf(stderr, "hybriddb: %s: %s\n", data ? cfg.mnt : cfg.data, strerror(errno));
+		free(data);
+		free(mnt);
+		code = HDB_EXIT_FAILURE;
+		goto out;
+	}
+	cfg.data = data;
+	cfg.mnt = mnt;
+	code = hdb_daemon_mount(&cfg);
+	free(data);
+	free(mnt);
+out:
+	hdb_mount_cfg_free(&cfg);
+	return code;
+}
+
+/* The single DATA argument of check, stats and compact. */
+static int one_data_arg(int argc, char **argv, const char *usage, const char **data)
+{
+	if (argc == 1 && is_help(argv[0])) {
+		fputs(usage, stdout);
+		return -1;
+	}
+	if (argc != 1 || argv[0][0] == '-') {
+		usage_error(usage, "%s", "exactly one DATA argument is expected");
+		return HDB_EXIT_USAGE;
+	}
+	*data = argv[0];
+	return HDB_EXIT_OK;
+}
+
+static int open_db(const char *data, bool read_only, hdb_db **db)
+{
+	hdb_options o;
+	hdb_options_init(&o);
+	o.create_if_missing = false;
+	o.read_only = read_only;
+	int rc = hdb_open(data, &o, db);
+	if (rc)
+		hdb_print_error(data, rc);
+	return rc;
+}
+
+struct check_ctx {
+	const char *data;
+	unsigned problems;
+};
+
+static void report_engine(void *ctx, const char *file, uint64_t offset, const char *what)
+{
+	struct check_ctx *c = ctx;
+	c->problems++;
+	printf("%s: %s offset %llu: %s\n", c->data, file, (unsigned long long)offset, what);
+}
+
+static void report_fs(void *ctx, const char *what)
+{
+	struct check_ctx *c = ctx;
+	c->problems++;
+	printf("%s: file system: %s\n", c->data, what);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	const char *data;
+	int code = one_data_arg(argc, argv, usage_check, &data);
+	if (code)
+		return code < 0 ? HDB_EXIT_OK : code;
+	struct check_ctx ctx = { .data = data };
+	int rc = hdb_check(data, report_engine, &ctx);
+	if (rc && rc != HDB_ECORRUPT) {
+		hdb_print_error(data, rc);
+		return HDB_EXIT_FAILURE;
+	}
+	if (!rc) {
+		/* The tables are sound: now the file system stored in them. */
+		hdb_db *db;
+		if (open_db(data, true, &db))
+			return HDB_EXIT_FAILURE;
+		rc = hdb_fs_check(db, report_fs, &ctx);
+		hdb_close(db);
+		if (rc && rc != HDB_ECORRUPT) {
+			hdb_print_error(data, rc);
+			return HDB_EXIT_FAILURE;
+		}
+	}
+	if (ctx.problems || rc == HDB_ECORRUPT) {
+		printf("%s: %u problem(s) found\n", data, ctx.problems);
+		return HDB_EXIT_CORRUPT;
+	}
+	printf("%s: ok\n", data);
+	return HDB_EXIT_OK;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	const char *data;
+	int code = one_data_arg(argc, argv, usage_stats, &data);
+	if (code)
+		return code < 0 ? HDB_EXIT_OK : code;
+	hdb_db *db;
+	if (open_db(data, true, &db))
+		return HDB_EXIT_FAILURE;
+	hdb_fs_opts fo;
+	hdb_fs_opts_init(&fo);
+	fo.read_only = true;
+	hdb_fs *fs = NULL;
+	char *json = NULL;
+	int rc = hdb_fs_new(db, &fo, &fs);
+	if (!rc)
+		rc = hdb_fs_stats_json(fs, &json);
+	if (rc)
+		hdb_print_error(data, rc);
+	else
+		fputs(json, stdout);
+	free(json);
+	hdb_fs_free(fs);
+	hdb_close(db);
+	return rc ? HDB_EXIT_FAILURE : HDB_EXIT_OK;
+}
+
+static int cmd_compact(int argc, char **argv)
+{
+	const char *data;
+	int code = one_data_arg(argc, argv, usage_compact, &data);
+	if (code)
+		return code < 0 ? HDB_EXIT_OK : code;
+	hdb_db *db;
+	if (open_db(data, false, &db))
+		return HDB_EXIT_FAILURE;
+	int rc = hdb_compact_range(db, NULL, 0, NULL, 0);
+	if (rc)
+		hdb_print_error(data, rc);
+	int crc = hdb_close(db);
+	if (crc && !rc) {
+		hdb_print_error(data, crc);
+		rc = crc;
+	}
+	return rc ? HDB_EXIT_FAILURE : HDB_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error(usage_main, "%s", "a command is required");
+	const char *cmd = argv[1];
+	if (is_help(cmd)) {
+		fputs(usage_main, stdout);
+		return HDB_EXIT_OK;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf("hybriddb %s\n", HDB_VERSION);
+		return HDB_EXIT_OK;
+	}
+	if (!strcmp(cmd, "mount"))
+		return cmd_mount(argc - 2, argv + 2);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc - 2, argv + 2);
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(argc - 2, argv + 2);
+	if (!strcmp(cmd, "compact"))
+		return cmd_compact(argc - 2, argv + 2);
+	/* mount(8) through mount.fuse3: `hybriddb DATA MNT -o opts`. */
+	if (cmd[0] != '-' && argc >= 3 && argv[2][0] != '-')
+		return cmd_mount(argc - 1, argv + 1);
+	return usage_error(usage_main, "unknown command %s", cmd);
+}

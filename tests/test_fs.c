@@ -1,0 +1,470 @@
+/*
+ * test_fs.c — the fs layer over a real engine, without FUSE: the key
+ * schema's life cycle, transactions and counters, the document rule, and
+ * crash recovery of pending creates and orphans (fs/fs_core.c, fs_node.c,
+ * fs_file.c, fs_check.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "fs_internal.h"
+#include "hybriddb.h"
+#include "keys.h"
+
+struct env {
+	char dir[64];
+	hdb_db *db;
+	hdb_fs *fs;
+};
+
+static int open_all(struct env *e)
+{
+	hdb_options o;
+	hdb_options_init(&o);
+	o.sync = HDB_SYNC_NEVER;
+	if (hdb_open(e->dir, &o, &e->db))
+		return -1;
+	if (hdb_fs_new(e->db, NULL, &e->fs)) {
+		hdb_close(e->db);
+		return -1;
+	}
+	return 0;
+}
+
+static void close_all(struct env *e)
+{
+	hdb_fs_free(e->fs);
+	e->fs = NULL;
+	assert_int_equal(hdb_close(e->db), 0);
+	e->db = NULL;
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -1;
+	strcpy(e->dir, "/tmp/hdbtest.XXXXXX");
+	if (!mkdtemp(e->dir) || open_all(e)) {
+		free(e);
+		return -1;
+	}
+	*state = e;
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	if (e->db)
+		close_all(e);
+	nftw(e->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(e);
+	return 0;
+}
+
+static uint64_t make(hdb_fs *fs, uint64_t parent, const char *name, mode_t mode)
+{
+	struct stat st;
+	assert_int_equal(fs_node_make(fs, NULL, parent, name, mode, NULL, &st), 0);
+	return st.st_ino;
+}
+
+/* Writes content through a handle opened with flags, and closes it as its
+ * opener would; returns the commit's result. */
+static int put(hdb_fs *fs, uint64_t ino, bool created, int flags, const char *content)
+{
+	fs_fh *fh;
+	assert_int_equal(fs_file_open(fs, ino, flags, created, &fh), 0);
+	assert_int_equal(fs_file_write(fs, fh, 0, content, strlen(content)), 0);
+	int rc = fs_file_commit(fs, fh, 0);
+	fs_file_release(fs, fh);
+	return rc;
+}
+
+static uint64_t create_doc(hdb_fs *fs, uint64_t parent, const char *name, const char *content)
+{
+	uint64_t ino = make(fs, parent, name, S_IFREG | 0644);
+	assert_int_equal(put(fs, ino, true, O_WRONLY, content), 0);
+	return ino;
+}
+
+/* The committed content of ino, NUL-terminated (caller frees). */
+static char *content_of(hdb_fs *fs, uint64_t ino)
+{
+	void *data;
+	size_t len;
+	assert_int_equal(fs_read_data(fs, ino, &data, &len), 0);
+	char *s = malloc(len + 1);
+	assert_non_null(s);
+	if (len)
+		memcpy(s, data, len);
+	s[len] = 0;
+	free(data);
+	return s;
+}
+
+static hdb_fs_super super_of(hdb_db *db)
+{
+	void *v;
+	size_t n;
+	hdb_fs_super s;
+	assert_int_equal(hdb_get(db, NULL, HDB_FS_KEY_SUPER, HDB_FS_KEY_SUPER_LEN, &v, &n), 0);
+	assert_int_equal(hdb_fs_super_decode(v, n, &s), 0);
+	free(v);
+	return s;
+}
+
+static bool has_key(hdb_db *db, const void *key, size_t klen)
+{
+	void *v;
+	size_t n;
+	int rc = hdb_get(db, NULL, key, klen, &v, &n);
+	if (!rc)
+		free(v);
+	return rc == 0;
+}
+
+static void test_fs_new_database_has_root_and_superblock(void **state)
+{
+	struct env *e = *state;
+	struct stat st;
+	assert_int_equal(fs_node_getattr(e->fs, HDB_FS_ROOT_INO, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	hdb_fs_super s = super_of(e->db);
+	assert_int_equal(s.version, HDB_FS_VERSION);
+	assert_int_equal(s.next_ino, HDB_FS_FIRST_INO);
+	assert_int_equal(s.files + s.dirs + s.docs + s.bytes, 0);
+}
+
+static void test_fs_new_refuses_foreign_keys(void **state)
+{
+	struct env *e = *state;
+	hdb_fs *fs;
+	close_all(e);
+	hdb_options o;
+	hdb_options_init(&o);
+	char other[80];
+	snprintf(other, sizeof(other), "%s/other", e->dir);
+	assert_int_equal(hdb_open(other, &o, &e->db), 0);
+	assert_int_equal(hdb_put(e->db, "k", 1, "v", 1, false), 0);
+	assert_int_equal(hdb_fs_new(e->db, NULL, &fs), HDB_ENOTDB);
+}
+
+static void test_fs_new_refuses_newer_format(void **state)
+{
+	struct env *e = *state;
+	hdb_fs *fs;
+	hdb_fs_super s = super_of(e->db);
+	uint8_t val[HDB_FS_SUPER_SIZE];
+	s.version = HDB_FS_VERSION + 1;
+	hdb_fs_super_encode(val, &s);
+	assert_int_equal(hdb_put(e->db, HDB_FS_KEY_SUPER, HDB_FS_KEY_SUPER_LEN, val, sizeof(val), false), 0);
+	assert_int_equal(hdb_fs_new(e->db, NULL, &fs), HDB_EVERSION);
+}
+
+static void test_fs_counters_follow_changes_and_survive_reopen(void **state)
+{
+	struct env *e = *state;
+	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "users", S_IFDIR | 0755);
+	create_doc(e->fs, dir, "alice.json", "{\"age\":30}");
+	create_doc(e->fs, dir, "notes.txt", "hello");
+	close_all(e);
+	assert_int_equal(open_all(e), 0);
+	hdb_fs_super s = super_of(e->db);
+	assert_int_equal(s.dirs, 1);
+	assert_int_equal(s.files, 2);
+	assert_int_equal(s.docs, 1);
+	assert_int_equal(s.bytes, 15);
+}
+
+static void test_fs_lookup_after_reopen_finds_same_inode_and_content(void **state)
+{
+	struct env *e = *state;
+	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
+	uint64_t ino = create_doc(e->fs, dir, "a.json", "[1,2]");
+	close_all(e);
+	assert_int_equal(open_all(e), 0);
+	struct stat st;
+	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "c", &st), 0);
+	assert_int_equal(st.st_ino, dir);
+	assert_int_equal(fs_node_lookup(e->fs, dir, "a.json", &st), 0);
+	assert_int_equal(st.st_ino, ino);
+	assert_int_equal(st.st_size, 5);
+	char *c = content_of(e->fs, ino);
+	assert_string_equal(c, "[1,2]");
+	free(c);
+}
+
+static void test_fs_invalid_json_commit_keeps_previous_version(void **state)
+{
+	struct env *e = *state;
+	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "d.json", "{\"v\":1}");
+	assert_int_equal(put(e->fs, ino, false, O_WRONLY | O_TRUNC, "{\"v\":"), -EINVAL);
+	char *c = content_of(e->fs, ino);
+	assert_string_equal(c, "{\"v\":1}");
+	free(c);
+	struct stat st;
+	assert_int_equal(fs_node_getattr(e->fs, ino, &st), 0);
+	assert_int_equal(st.st_size, 7);
+}
+
+static void test_fs_invalid_new_document_is_removed(void **state)
+{
+	struct env *e = *state;
+	uint64_t ino = make(e->fs, HDB_FS_ROOT_INO, "new.json", S_IFREG | 0644);
+	fs_fh *fh;
+	assert_int_equal(fs_file_open(e->fs, ino, O_WRONLY, true, &fh), 0);
+	assert_int_equal(fs_file_write(e->fs, fh, 0, "nope", 4), 0);
+	fs_file_release(e->fs, fh);
+	struct stat st;
+	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "new.json", &st), -ENOENT);
+	assert_int_equal(super_of(e->db).files, 0);
+}
+
+static void test_fs_write_past_max_is_efbig_and_commits_nothing(void **state)
+{
+	struct env *e = *state;
+	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "f.txt", "old");
+	fs_fh *fh;
+	assert_int_equal(fs_file_open(e->fs, ino, O_WRONLY, false, &fh), 0);
+	assert_int_equal(fs_file_write(e->fs, fh, 0, "new", 3), 0);
+	assert_int_equal(fs_file_write(e->fs, fh, e->fs->opt.max_doc_size, "x", 1), -EFBIG);
+	assert_int_equal(fs_file_commit(e->fs, fh, 0), -EFBIG);
+	fs_file_release(e->fs, fh);
+	char *c = content_of(e->fs, ino);
+	assert_string_equal(c, "old");
+	free(c);
+}
+
+static void test_fs_rmdir_of_nonempty_directory_is_enotempty(void **state)
+{
+	struct env *e = *state;
+	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "d", S_IFDIR | 0755);
+	create_doc(e->fs, dir, "x.txt", "1");
+	assert_int_equal(fs_node_unlink(e->fs, HDB_FS_ROOT_INO, "d", true), -ENOTEMPTY);
+	assert_int_equal(fs_node_unlink(e->fs, dir, "x.txt", false), 0);
+	assert_int_equal(fs_node_unlink(e->fs, HDB_FS_ROOT_INO, "d", true), 0);
+	assert_int_equal(super_of(e->db).dirs, 0);
+}
+
+static void test_fs_rename_over_document_replaces_it(void **state)
+{
+	struct env *e = *state;
+	uint64_t a = create_doc(e->fs, HDB_FS_ROOT_INO, "a.json", "1");
+	uint64_t b = create_doc(e->fs, HDB_FS_ROOT_INO, "b.json", "22");
+	assert_int_equal(fs_node_rename(e->fs, HDB_FS_ROOT_INO, "a.json", HDB_FS_ROOT_INO, "b.json", 0), 0);
+	struct stat st;
+	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "b.json", &st), 0);
+	assert_int_equal(st.st_ino, a);
+	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "a.json", &st), -ENOENT);
+	hdb_fs_super s = super_of(e->db);
+	assert_int_equal(s.files, 1);
+	assert_int_equal(s.docs, 1);
+	assert_int_equal(s.bytes, 1);
+	(void)b;
+}
+
+static void test_fs_rename_noreplace_onto_existing_is_eexist(void **state)
+{
+	struct env *e = *state;
+	create_doc(e->fs, HDB_FS_ROOT_INO, "a.json", "1");
+	create_doc(e->fs, HDB_FS_ROOT_INO, "b.json", "2");
+	assert_int_equal(fs_node_rename(e->fs, HDB_FS_ROOT_INO, "a.json", HDB_FS_ROOT_INO, "b.json", RENAME_NOREPLACE),
+	                 -EEXIST);
+}
+
+static void test_fs_rename_of_invalid_content_to_document_name_is_einval(void **state)
+{
+	struct env *e = *state;
+	create_doc(e->fs, HDB_FS_ROOT_INO, "t.tmp", "{broken");
+	assert_int_equal(fs_node_rename(e->fs, HDB_FS_ROOT_INO, "t.tmp", HDB_FS_ROOT_INO, "t.json", 0), -EINVAL);
+	assert_int_equal(super_of(e->db).docs, 0);
+}
+
+static void test_fs_rename_whiteout_is_einval(void **state)
+{
+	struct env *e = *state;
+	create_doc(e->fs, HDB_FS_ROOT_INO, "a.txt", "1");
+	assert_int_equal(fs_node_rename(e->fs, HDB_FS_ROOT_INO, "a.txt", HDB_FS_ROOT_INO, "b.txt", RENAME_WHITEOUT),
+	                 -EINVAL);
+}
+
+static void test_fs_reserved_names_at_root_are_eperm(void **state)
+{
+	struct env *e = *state;
+	struct stat st;
+	assert_int_equal(fs_node_make(e->fs, NULL, HDB_FS_ROOT_INO, ".control", S_IFREG | 0644, NULL, &st), -EPERM);
+	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
+	assert_int_equal(fs_node_make(e->fs, NULL, dir, ".control", S_IFREG | 0644, NULL, &st), 0);
+}
+
+static void test_fs_name_over_255_is_enametoolong(void **state)
+{
+	struct env *e = *state;
+	char name[257];
+	struct stat st;
+	memset(name, 'n', 256);
+	name[256] = 0;
+	assert_int_equal(fs_node_make(e->fs, NULL, HDB_FS_ROOT_INO, name, S_IFREG | 0644, NULL, &st), -ENAMETOOLONG);
+	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, name, &st), -ENAMETOOLONG);
+}
+
+static void test_fs_pending_document_is_removed_by_next_mount(void **state)
+{
+	struct env *e = *state;
+	make(e->fs, HDB_FS_ROOT_INO, "open.json", S_IFREG | 0644);
+	assert_int_equal(super_of(e->db).docs, 1);
+	close_all(e); /* the creating open never finished: a crash */
+	assert_int_equal(open_all(e), 0);
+	struct stat st;
+	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "open.json", &st), -ENOENT);
+	hdb_fs_super s = super_of(e->db);
+	assert_int_equal(s.docs, 0);
+	assert_int_equal(s.files, 0);
+}
+
+static void test_fs_committed_document_is_no_longer_pending(void **state)
+{
+	struct env *e = *state;
+	create_doc(e->fs, HDB_FS_ROOT_INO, "done.json", "{}");
+	close_all(e);
+	assert_int_equal(open_all(e), 0);
+	struct stat st;
+	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "done.json", &st), 0);
+}
+
+static void test_fs_removed_file_stays_readable_then_content_goes(void **state)
+{
+	struct env *e = *state;
+	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "r.txt", "still here");
+	uint8_t key[HDB_FS_KEY_PREFIX];
+	size_t klen = hdb_fs_data_key(key, ino);
+	assert_int_equal(fs_node_unlink(e->fs, HDB_FS_ROOT_INO, "r.txt", false), 0);
+	char *c = content_of(e->fs, ino); /* the kernel still holds the inode */
+	assert_string_equal(c, "still here");
+	free(c);
+	hdb_itable_lock(e->fs->itab);
+	bool orphan = hdb_itable_forget(e->fs->itab, ino, 1);
+	hdb_itable_unlock(e->fs->itab);
+	assert_true(orphan);
+	fs_node_reap_orphan(e->fs, ino);
+	assert_false(has_key(e->db, key, klen));
+}
+
+static void test_fs_orphan_left_by_crash_is_reaped_by_next_mount(void **state)
+{
+	struct env *e = *state;
+	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "o.txt", "bytes");
+	uint8_t key[HDB_FS_KEY_PREFIX];
+	size_t klen = hdb_fs_data_key(key, ino);
+	assert_int_equal(fs_node_unlink(e->fs, HDB_FS_ROOT_INO, "o.txt", false), 0);
+	close_all(e);
+	assert_int_equal(open_all(e), 0);
+	assert_false(has_key(e->db, key, klen));
+}
+
+static unsigned reports;
+
+static void count_report(void *ctx, const char *what)
+{
+	reports++;
+}
+
+static void test_fs_check_passes_on_sound_database(void **state)
+{
+	struct env *e = *state;
+	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
+	create_doc(e->fs, dir, "a.json", "{\"a\":1}");
+	struct stat st;
+	assert_int_equal(fs_node_make(e->fs, NULL, dir, "l", S_IFLNK | 0777, "a.json", &st), 0);
+	reports = 0;
+	assert_int_equal(hdb_fs_check(e->db, count_report, NULL), 0);
+	assert_int_equal(reports, 0);
+}
+
+static void test_fs_check_reports_wrong_counter(void **state)
+{
+	struct env *e = *state;
+	create_doc(e->fs, HDB_FS_ROOT_INO, "a.json", "{}");
+	hdb_fs_super s = super_of(e->db);
+	uint8_t val[HDB_FS_SUPER_SIZE];
+	s.files++;
+	hdb_fs_super_encode(val, &s);
+	assert_int_equal(hdb_put(e->db, HDB_FS_KEY_SUPER, HDB_FS_KEY_SUPER_LEN, val, sizeof(val), false), 0);
+	reports = 0;
+	assert_int_equal(hdb_fs_check(e->db, count_report, NULL), HDB_ECORRUPT);
+	assert_int_equal(reports, 1);
+}
+
+static void test_fs_check_reports_invalid_document(void **state)
+{
+	struct env *e = *state;
+	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "a.json", "{}");
+	uint8_t key[HDB_FS_KEY_PREFIX];
+	assert_int_equal(hdb_put(e->db, key, hdb_fs_data_key(key, ino), "{]", 2, false), 0);
+	reports = 0;
+	assert_int_equal(hdb_fs_check(e->db, count_report, NULL), HDB_ECORRUPT);
+	assert_int_equal(reports, 1);
+}
+
+static void test_fs_stats_json_reports_counters(void **state)
+{
+	struct env *e = *state;
+	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
+	create_doc(e->fs, dir, "a.json", "{}");
+	char *json;
+	assert_int_equal(hdb_fs_stats_json(e->fs, &json), 0);
+	assert_non_null(strstr(json, "\"documents\":1,"));
+	assert_non_null(strstr(json, "\"collections\":1,"));
+	assert_non_null(strstr(json, "\"engine\":{"));
+	free(json);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_fs_new_database_has_root_and_superblock),
+		T(test_fs_new_refuses_foreign_keys),
+		T(test_fs_new_refuses_newer_format),
+		T(test_fs_counters_follow_changes_and_survive_reopen),
+		T(test_fs_lookup_after_reopen_finds_same_inode_and_content),
+		T(test_fs_invalid_json_commit_keeps_previous_version),
+		T(test_fs_invalid_new_document_is_removed),
+		T(test_fs_write_past_max_is_efbig_and_commits_nothing),
+		T(test_fs_rmdir_of_nonempty_directory_is_enotempty),
+		T(test_fs_rename_over_document_replaces_it),
+		T(test_fs_rename_noreplace_onto_existing_is_eexist),
+		T(test_fs_rename_of_invalid_content_to_document_name_is_einval),
+		T(test_fs_rename_whiteout_is_einval),
+		T(test_fs_reserved_names_at_root_are_eperm),
+		T(test_fs_name_over_255_is_enametoolong),
+		T(test_fs_pending_document_is_removed_by_next_mount),
+		T(test_fs_committed_document_is_no_longer_pending),
+		T(test_fs_removed_file_stays_readable_then_content_goes),
+		T(test_fs_orphan_left_by_crash_is_reaped_by_next_mount),
+		T(test_fs_check_passes_on_sound_database),
+		T(test_fs_check_reports_wrong_counter),
+		T(test_fs_check_reports_invalid_document),
+		T(test_fs_stats_json_reports_counters),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
