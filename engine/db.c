@@ -598,11 +598,15 @@ static int make_room(hdb_db *db, bool force)
 		if (!force && hdb_mem_usage(db->mem) <= db->opt.memtable_size)
 			return 0;
 		if (db->imm) {
+			if (db->bg_nospace)
+				return db->bg_nospace; /* the flush waits for free space */
 			atomic_fetch_add(&db->st.write_stalls, 1);
 			pthread_cond_wait(&db->bg_done_cv, &db->mu);
 			continue;
 		}
 		if ((int)v->nfiles[0] >= db->opt.l0_stop_trigger) {
+			if (db->bg_nospace)
+				return db->bg_nospace;
 			atomic_fetch_add(&db->st.write_stalls, 1);
 			db_maybe_schedule(db);
 			pthread_cond_wait(&db->bg_done_cv, &db->mu);
@@ -692,6 +696,7 @@ static int db_write(hdb_db *db, hdb_batch *batch, bool sync)
 		pthread_mutex_unlock(&db->mu);
 
 		rc = hdb_wal_append(db->wal, group->rep.data, group->rep.len);
+		bool appended = rc == 0;
 		if (!rc) {
 			atomic_fetch_add(&db->st.bytes_disk, group->rep.len + 9);
 			atomic_fetch_add(&db->st.wal_bytes_live, group->rep.len + 9);
@@ -706,7 +711,11 @@ static int db_write(hdb_db *db, hdb_batch *batch, bool sync)
 			rc = hdb_batch_iterate(group->rep.data, group->rep.len, insert_op, mem, NULL);
 
 		pthread_mutex_lock(&db->mu);
-		if (rc) {
+		if (rc && !appended && hdb_wal_usable(db->wal)) {
+			/* The disk is full and the WAL was cut back to whole records:
+			 * this group fails, later writes may succeed. */
+			db_log(db, "write refused: %s", hdb_strerror(rc));
+		} else if (rc) {
 			/* The WAL may now hold a record the MemTable lacks, or a
 			 * record that is not durable though the caller asked: stop
 			 * taking writes rather than acknowledge a state we can't
@@ -792,9 +801,11 @@ int hdb_flush(hdb_db *db)
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&db->mu);
-	while (db->imm && !db->bg_error)
+	uint64_t runs = db->bg_runs;
+	/* Wait for the flush; when the disk is full, for one more attempt. */
+	while (db->imm && !db->bg_error && (!db->bg_nospace || db->bg_runs == runs))
 		pthread_cond_wait(&db->bg_done_cv, &db->mu);
-	rc = db->bg_error;
+	rc = db->bg_error ? db->bg_error : db->imm ? db->bg_nospace : 0;
 	pthread_mutex_unlock(&db->mu);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static hdb_sst_options sst_options(const hdb_db *db)
 {
@@ -478,6 +479,15 @@ void db_maybe_schedule(hdb_db *db)
 		pthread_cond_signal(&db->bg_cv);
 }
 
+/* REQUIRES: mu held. */
+static void wait_a_second(hdb_db *db)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 1;
+	pthread_cond_timedwait(&db->bg_cv, &db->mu, &ts);
+}
+
 void *db_bg_main(void *arg)
 {
 	hdb_db *db = arg;
@@ -504,9 +514,18 @@ void *db_bg_main(void *arg)
 			pthread_cond_wait(&db->bg_cv, &db->mu);
 			continue;
 		}
+		db->bg_runs++;
+		if (rc == -ENOSPC || rc == -EDQUOT) {
+			/* Not fatal: nothing was installed, and deleting data may
+			 * free room.  Retry after a pause, failing writes meanwhile. */
+			db->bg_nospace = rc;
+			pthread_cond_broadcast(&db->bg_done_cv);
+			wait_a_second(db);
+			continue;
+		}
+		db->bg_nospace = 0;
 		if (rc && rc != -ECANCELED && !db->bg_error)
 			db->bg_error = rc;
-		db->bg_runs++;
 		pthread_cond_broadcast(&db->bg_done_cv);
 	}
 	pthread_cond_broadcast(&db->bg_done_cv);

@@ -78,6 +78,8 @@ struct hdb_db {
 	bool shutting_down;            /* [mu] */
 	atomic_bool stop_compaction;   /* set on close: abandon a running compaction */
 	int bg_error;                  /* [mu] sticky: writes fail with it */
+	int bg_nospace;                /* [mu] last background pass ran out of
+	                                * disk space (-ENOSPC/-EDQUOT); retried */
 	uint64_t bg_runs;              /* [mu] background passes completed */
 	bool compacting;               /* [mu] a compaction is running */
 	struct {

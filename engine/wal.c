@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A scratch buffer grown past this by a large record is released after the
  * write instead of being kept for the next one. */
@@ -16,8 +17,9 @@
 struct hdb_wal_writer {
 	hdb_env *env;    /* not owned; outlives the writer */
 	int fd;          /* open for writing, at the end of the segment */
+	char *path;      /* to cut a failed append back off */
 	uint64_t size;   /* bytes written successfully */
-	int err;         /* first write or sync failure; sticky */
+	int err;         /* first unrecoverable write or sync failure; sticky */
 	hdb_buf scratch; /* header + payload of the record being written */
 };
 
@@ -26,12 +28,21 @@ int hdb_wal_writer_open(hdb_env *env, const char *path, hdb_wal_writer **out)
 	hdb_wal_writer *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	int rc = env->wopen(env, path, HDB_WOPEN_TRUNC | HDB_WOPEN_EXCL, &w->fd);
+	/* O_APPEND: after a failed append is cut off, the next one lands at the
+	 * new end, not past it. */
+	int rc = env->wopen(env, path, HDB_WOPEN_TRUNC | HDB_WOPEN_EXCL | HDB_WOPEN_APPEND, &w->fd);
 	if (rc) {
 		free(w);
 		return rc;
 	}
 	w->env = env;
+	w->path = strdup(path);
+	if (!w->path) {
+		env->close(env, w->fd);
+		env->unlink(env, path);
+		free(w);
+		return -ENOMEM;
+	}
 	*out = w;
 	return 0;
 }
@@ -43,6 +54,18 @@ int hdb_wal_writer_open(hdb_env *env, const char *path, hdb_wal_writer **out)
  * behind a tail that replay discards, so the writer refuses all further
  * work and the caller must move to a new segment.
  */
+/* A full disk is a state the writer can leave: the partial record is cut
+ * off again, so the segment stays a clean sequence of whole records. */
+static bool out_of_space(int rc)
+{
+	return rc == -ENOSPC || rc == -EDQUOT;
+}
+
+bool hdb_wal_usable(const hdb_wal_writer *w)
+{
+	return w->err == 0;
+}
+
 int hdb_wal_append(hdb_wal_writer *w, const uint8_t *payload, size_t n)
 {
 	if (w->err)
@@ -64,10 +87,10 @@ int hdb_wal_append(hdb_wal_writer *w, const uint8_t *payload, size_t n)
 	s->len = HDB_WAL_HEADER_SIZE + n;
 
 	rc = w->env->write(w->env, w->fd, rec, s->len);
-	if (rc)
-		w->err = rc;
-	else
+	if (!rc)
 		w->size += s->len;
+	else if (!out_of_space(rc) || w->env->truncate(w->env, w->path, w->size))
+		w->err = rc;
 	if (s->cap > WAL_SCRATCH_KEEP)
 		hdb_buf_free(s);
 	return rc;
@@ -94,6 +117,7 @@ int hdb_wal_writer_close(hdb_wal_writer *w)
 		return 0;
 	int rc = w->env->close(w->env, w->fd);
 	hdb_buf_free(&w->scratch);
+	free(w->path);
 	free(w);
 	return rc;
 }

@@ -17,8 +17,13 @@ typedef struct hdb_wal_writer hdb_wal_writer;
 
 /* Creates a new, empty segment at path (fails if it exists). */
 int hdb_wal_writer_open(hdb_env *env, const char *path, hdb_wal_writer **out);
-/* Appends one record in a single write(2). */
+/* Appends one record in a single write(2).  When the disk is full
+ * (ENOSPC, EDQUOT) the partial record is truncated away and the writer stays
+ * usable; any other failure, or a failed truncate, makes every later append
+ * and sync fail with the same error. */
 int hdb_wal_append(hdb_wal_writer *w, const uint8_t *payload, size_t n);
+/* False once an append or sync has failed for good. */
+bool hdb_wal_usable(const hdb_wal_writer *w);
 /* Makes every appended record durable. */
 int hdb_wal_sync(hdb_wal_writer *w);
 /* Bytes in the segment so far. */

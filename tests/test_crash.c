@@ -1052,6 +1052,43 @@ static void test_crash_disk_full_during_flush_keeps_acknowledged(void **state)
 	rm_tree(dir);
 }
 
+/* A full disk is not the end: once space is back, writes and flushes
+ * succeed again in the same session, and nothing acknowledged is lost. */
+static void test_crash_disk_full_writes_resume_when_space_returns(void **state)
+{
+	char dir[64], path[96];
+	make_tmp(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/db", dir);
+	hdb_env *env = fault_env_new();
+	hdb_options opt;
+	workload_options(&opt, env);
+	hdb_db *db;
+	assert_int_equal(hdb_open(path, &opt, &db), 0);
+	put_n(db, 0, 100, true);
+
+	fault_env_fail_writes_with(env, -ENOSPC);
+	char k[32];
+	uint8_t v[512];
+	size_t kl = key_bytes(k, sizeof(k), 100);
+	assert_int_equal(hdb_put(db, k, kl, v, value_bytes(v, sizeof(v), 100), false), -ENOSPC);
+	assert_int_equal(hdb_flush(db), -ENOSPC);
+	expect_n(db, 0, 100);
+
+	fault_env_fail_writes_with(env, 0);
+	assert_int_equal(hdb_put(db, k, kl, v, value_bytes(v, sizeof(v), 100), true), 0);
+	assert_int_equal(hdb_flush(db), 0);
+	expect_n(db, 0, 101);
+	assert_int_equal(hdb_close(db), 0);
+	fault_env_free(env);
+	assert_int_equal(hdb_check(path, NULL, NULL), 0);
+
+	workload_options(&opt, NULL);
+	assert_int_equal(hdb_open(path, &opt, &db), 0);
+	expect_n(db, 0, 101);
+	assert_int_equal(hdb_close(db), 0);
+	rm_tree(dir);
+}
+
 #define T(fn) cmocka_unit_test_teardown(fn, remove_tmp_dirs)
 
 int main(void)
@@ -1072,6 +1109,7 @@ int main(void)
 		T(test_crash_compacted_tables_survive_power_loss),
 		T(test_crash_disk_full_fails_write_and_keeps_reads),
 		T(test_crash_disk_full_during_flush_keeps_acknowledged),
+		T(test_crash_disk_full_writes_resume_when_space_returns),
 		T(test_crash_every_sync_point_recovers_acknowledged_writes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -391,7 +391,8 @@ static void test_wal_append_refuses_oversized_record(void **state)
 	assert_int_equal(hdb_wal_writer_close(w), 0);
 }
 
-/* An env whose writes fail with ENOSPC while `fail` is set. */
+/* An env whose writes fail with `fail` (after writing half the bytes, as
+ * a file system that runs out of room mid-write does) while it is set. */
 struct failing_env {
 	hdb_env env;
 	int fail;
@@ -400,9 +401,12 @@ struct failing_env {
 static int failing_write(hdb_env *env, int fd, const void *buf, size_t n)
 {
 	struct failing_env *fe = (struct failing_env *)env;
-	if (fe->fail)
-		return -ENOSPC;
-	return hdb_env_posix()->write(hdb_env_posix(), fd, buf, n);
+	hdb_env *posix = hdb_env_posix();
+	if (!fe->fail)
+		return posix->write(posix, fd, buf, n);
+	if (n > 1)
+		assert_int_equal(posix->write(posix, fd, buf, n / 2), 0);
+	return fe->fail;
 }
 
 static void test_wal_write_error_is_sticky(void **state)
@@ -413,13 +417,41 @@ static void test_wal_write_error_is_sticky(void **state)
 	hdb_wal_writer *w;
 	assert_int_equal(hdb_wal_writer_open(&fe.env, f->path, &w), 0);
 	assert_int_equal(hdb_wal_append(w, (const uint8_t *)"a", 1), 0);
-	fe.fail = 1;
-	assert_int_equal(hdb_wal_append(w, (const uint8_t *)"b", 1), -ENOSPC);
+	fe.fail = -EIO;
+	assert_int_equal(hdb_wal_append(w, (const uint8_t *)"b", 1), -EIO);
 	fe.fail = 0;
-	assert_int_equal(hdb_wal_append(w, (const uint8_t *)"c", 1), -ENOSPC);
-	assert_int_equal(hdb_wal_sync(w), -ENOSPC);
+	assert_false(hdb_wal_usable(w));
+	assert_int_equal(hdb_wal_append(w, (const uint8_t *)"c", 1), -EIO);
+	assert_int_equal(hdb_wal_sync(w), -EIO);
 	assert_int_equal(hdb_wal_size(w), 10);
 	assert_int_equal(hdb_wal_writer_close(w), 0);
+}
+
+static void test_wal_disk_full_cuts_partial_record_and_recovers(void **state)
+{
+	struct fixture *f = *state;
+	struct failing_env fe = { .env = *hdb_env_posix() };
+	fe.env.write = failing_write;
+	hdb_wal_writer *w;
+	assert_int_equal(hdb_wal_writer_open(&fe.env, f->path, &w), 0);
+	assert_int_equal(hdb_wal_append(w, (const uint8_t *)"first", 5), 0);
+	fe.fail = -ENOSPC;
+	assert_int_equal(hdb_wal_append(w, (const uint8_t *)"second", 6), -ENOSPC);
+	assert_true(hdb_wal_usable(w));
+	fe.fail = 0;
+	assert_int_equal(hdb_wal_append(w, (const uint8_t *)"third", 5), 0);
+	assert_int_equal(hdb_wal_sync(w), 0);
+	assert_int_equal(hdb_wal_writer_close(w), 0);
+
+	struct collected c = { .fail_at = -1 };
+	hdb_wal_replay_result r;
+	assert_int_equal(hdb_wal_replay(f->path, collect, &c, &r), 0);
+	assert_int_equal(r.records, 2);
+	assert_int_equal(r.valid_end, r.file_size);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.len[1], 5);
+	assert_memory_equal(c.data[1], "third", 5);
+	collected_free(&c);
 }
 
 int main(void)
@@ -441,6 +473,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wal_callback_error_stops_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_append_refuses_oversized_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_write_error_is_sticky, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wal_disk_full_cuts_partial_record_and_recovers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
