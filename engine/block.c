@@ -347,6 +347,29 @@ static const struct hdb_iiter_ops block_iter_ops = {
 	.destroy = bi_destroy,
 };
 
+int hdb_block_verify_restarts(hdb_iiter *base)
+{
+	struct block_iter *it = (struct block_iter *)base;
+	uint32_t r = 0;
+	size_t at;
+	hdb_slice k;
+	for (bi_seek_first(base); bi_valid(base); bi_next(base)) {
+		/* restart points due at or before this entry must sit exactly on it */
+		while (r < it->nrestarts && hdb_get_u32(it->data + it->limit + 4 * (size_t)r) <= it->cur) {
+			if (hdb_get_u32(it->data + it->limit + 4 * (size_t)r) < it->cur) {
+				bi_fail(it, it->limit + 4 * (size_t)r, "restart offset not at an entry");
+				return it->status;
+			}
+			if (!bi_restart_key(it, r, &at, &k))
+				return it->status;
+			r++;
+		}
+	}
+	if (!it->status && r < it->nrestarts)
+		bi_fail(it, it->limit + 4 * (size_t)r, "restart offset not at an entry");
+	return it->status;
+}
+
 /* Checks the restart array so that iteration may index it freely. */
 static void bi_check_layout(struct block_iter *it, size_t n)
 {

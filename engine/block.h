@@ -33,4 +33,10 @@ hdb_iiter *hdb_block_iter_new(const uint8_t *data, size_t n, hdb_cmp_fn cmp,
                               void (*release)(void *ctx), void *release_ctx,
                               const char *file, uint64_t offset);
 
+/* Walks a block iterator's entries and checks that every restart point sits
+ * on an entry boundary and stores its key whole (a sequential scan never
+ * reads them; seeks do).  0 or HDB_ECORRUPT; the iterator is left at the
+ * end.  REQUIRES: it was made by hdb_block_iter_new. */
+int hdb_block_verify_restarts(hdb_iiter *it);
+
 #endif

@@ -206,6 +206,8 @@ struct replay_ctx {
 	hdb_mem **mem;
 	hdb_vedit *edit;
 	uint64_t max_seq;
+	uint64_t prev_last;  /* last sequence of the previous record, 0: none */
+	uint64_t records;    /* records replayed from the current segment */
 	const char *file;
 };
 
@@ -221,9 +223,20 @@ static int replay_op(void *ctx, uint64_t seq, enum hdb_vtype type, const uint8_t
 static int replay_record(void *ctx, const uint8_t *payload, size_t n)
 {
 	struct replay_ctx *rc = ctx;
-	int r = hdb_batch_iterate(payload, n, replay_op, rc, NULL);
+	uint32_t count = 0;
+	rc->records++;
+	/* Sequence numbers only grow along the log; a record that goes back
+	 * (a duplicated record) would insert an existing version again. */
+	if (n >= HDB_BATCH_HEADER && rc->prev_last && hdb_get_u64(payload) <= rc->prev_last) {
+		hdb_set_errdetail("%s record %" PRIu64 ": sequence %" PRIu64 " does not follow %" PRIu64,
+		                  rc->file, rc->records, hdb_get_u64(payload), rc->prev_last);
+		return HDB_ECORRUPT;
+	}
+	int r = hdb_batch_iterate(payload, n, replay_op, rc, &count);
 	if (r)
 		return r;
+	if (count)
+		rc->prev_last = hdb_get_u64(payload) + count - 1;
 	hdb_db *db = rc->db;
 	if (!db->opt.read_only && hdb_mem_usage(*rc->mem) > db->opt.memtable_size) {
 		r = db_write_level0(db, *rc->mem, rc->edit);
@@ -312,6 +325,7 @@ static int recover_wal(hdb_db *db, hdb_vedit *edit)
 		if (rc)
 			break;
 		ctx.file = path;
+		ctx.records = 0;
 		hdb_wal_replay_result res;
 		rc = hdb_wal_replay(path, replay_record, &ctx, &res);
 		if (rc) {

@@ -666,6 +666,8 @@ static int check_data_block(struct check_state *cs, hdb_iiter *ix)
 		hdb_iiter *it = hdb_block_iter_new(b.data, b.n, hdb_ikey_cmp_fn, NULL, NULL, r->name,
 		                                   h.offset);
 		rc = it ? check_block_keys(cs, h.offset, it, sep) : -ENOMEM;
+		if (!rc && it && !hdb_iiter_status(it) && hdb_block_verify_restarts(it))
+			rc = check_iter_error(cs, h.offset, hdb_iiter_status(it));
 		hdb_iiter_destroy(it);
 		release_block(r, &b);
 	}

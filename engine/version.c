@@ -145,10 +145,13 @@ void hdb_version_unref(hdb_version *v)
 {
 	if (!v || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
-	if (v->vset && v->next) {
+	if (v->vset) {
+		/* neighbours relink under list_mu, so v's links are read under it */
 		pthread_mutex_lock(&v->vset->list_mu);
-		v->prev->next = v->next;
-		v->next->prev = v->prev;
+		if (v->next) {
+			v->prev->next = v->next;
+			v->next->prev = v->prev;
+		}
 		pthread_mutex_unlock(&v->vset->list_mu);
 	}
 	version_destroy(v);
@@ -1109,7 +1112,7 @@ static int replay_records(struct replay *r, const uint8_t *data, size_t len, con
 static int recover(hdb_vset *vs, const uint8_t *cur, size_t curlen)
 {
 	char name[48];
-	uint64_t number;
+	uint64_t number = 0;
 	uint8_t *data = NULL;
 	size_t len = 0;
 	char *path = NULL;
