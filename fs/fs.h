@@ -36,8 +36,9 @@
  *     such a placeholder for a symlink it makes at the end.
  *   - A write past max_doc_size fails with EFBIG, and then nothing of that
  *     open is committed (the close fails with EFBIG too).
- *   - Extended attributes are not stored: listxattr is empty, getxattr and
- *     removexattr say ENODATA, setxattr says ENOTSUP.
+ *   - Extended attributes are not supported: every xattr call fails with
+ *     EOPNOTSUPP, answered by the kernel without a round trip after the
+ *     first (the operations are left out, so libfuse says ENOSYS once).
  *   - /.stats reports size 0 and is opened with direct_io; its JSON is
  *     generated at open and stays fixed for that handle.
  *   - atime follows relatime (updated on the first read of an open when

@@ -131,6 +131,27 @@ void fs_notify_inval_inode(hdb_fs *fs, uint64_t ino)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
+void fs_mark_kernel_cached(hdb_fs *fs, uint64_t ino)
+{
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, ino);
+	if (i)
+		i->kcached = true;
+	hdb_itable_unlock(fs->itab);
+}
+
+void fs_content_changed(hdb_fs *fs, uint64_t ino)
+{
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, ino);
+	bool cached = i && i->kcached;
+	if (i)
+		i->kcached = false;
+	hdb_itable_unlock(fs->itab);
+	if (cached)
+		fs_notify_inval_inode(fs, ino);
+}
+
 void fs_notify_inval_entry(hdb_fs *fs, uint64_t parent, const char *name, size_t nlen)
 {
 	if (fs->se)

@@ -387,6 +387,7 @@ static int commit_write(hdb_fs *fs, fs_fh *fh, const char *name)
 	hdb_itable_unlock(fs->itab);
 	fh->dirty = false;
 	fh->created = false;
+	fs_content_changed(fs, fh->ino);
 	return 0;
 }
 

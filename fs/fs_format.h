@@ -85,10 +85,14 @@
  *   1 is the root; 2..HDB_FS_FIRST_INO-1 are reserved for virtual files
  *   (never stored); numbers from HDB_FS_FIRST_INO up are handed out from the
  *   superblock's next_ino and never reused, so they are stable across
- *   remounts and need no generation number.
+ *   remounts and need no generation number.  Numbers with the top bit set
+ *   (HDB_FS_VIRT_INO) are kept for virtual files and directories that live
+ *   in memory only, for one mount; next_ino never reaches them.
  */
 #ifndef HDB_FS_FORMAT_H
 #define HDB_FS_FORMAT_H
+
+#include <stdint.h>
 
 #define HDB_FS_MAGIC 0x46424448u /* "HDBF" */
 #define HDB_FS_VERSION 1u
@@ -109,5 +113,6 @@
 
 #define HDB_FS_ROOT_INO 1u
 #define HDB_FS_FIRST_INO 16u
+#define HDB_FS_VIRT_INO (UINT64_C(1) << 63)
 
 #endif

@@ -36,8 +36,15 @@
 
 struct fuse_ctx;
 
-/* Seconds the kernel may cache entries and attributes (every change passes
- * through this daemon, so the only cost of a longer time is memory). */
+/* Seconds the kernel may cache stored entries and attributes.  Every
+ * change to them passes through this daemon: the kernel updates its caches
+ * for the changes it makes itself (create, write, rename, unlink, setattr),
+ * and the daemon invalidates them for every other (fs_notify_inval_*), so
+ * the only cost of a long time is kernel memory.  Each lookup or stat it
+ * saves is a round trip. */
+#define FS_STORED_TIMEOUT 86400.0
+/* For virtual entries, and entries under virtual directories, whose
+ * answers depend on other files. */
 #define FS_CACHE_TIMEOUT 1.0
 
 /* Operation counters reported in /.stats (relaxed atomics). */
@@ -129,6 +136,10 @@ void hdb_fs_attr_to_stat(const hdb_fs_attr *a, struct stat *st);
 /* Tell the kernel to drop cached attributes and pages of ino / a cached
  * name (after a change it did not make itself, such as an undone create).
  * Call with no fs lock held. */
+/* A keep_cache open of ino was granted: the kernel may hold its pages. */
+void fs_mark_kernel_cached(hdb_fs *fs, uint64_t ino);
+/* ino's committed content changed: drop pages the kernel may hold. */
+void fs_content_changed(hdb_fs *fs, uint64_t ino);
 void fs_notify_inval_inode(hdb_fs *fs, uint64_t ino);
 void fs_notify_inval_entry(hdb_fs *fs, uint64_t parent, const char *name, size_t nlen);
 

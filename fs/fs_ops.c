@@ -36,13 +36,17 @@ static void reply_rc(fuse_req_t req, int rc)
 	fuse_reply_err(req, hdb_fs_errno(rc));
 }
 
-static void fill_entry(struct fuse_entry_param *e, const struct stat *st)
+static double timeout_for(uint64_t parent, uint64_t ino)
+{
+	return parent >= HDB_FS_VIRT_INO || ino >= HDB_FS_VIRT_INO ? FS_CACHE_TIMEOUT : FS_STORED_TIMEOUT;
+}
+
+static void fill_entry(struct fuse_entry_param *e, const struct stat *st, uint64_t parent)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = st->st_ino;
 	e->attr = *st;
-	e->attr_timeout = FS_CACHE_TIMEOUT;
-	e->entry_timeout = FS_CACHE_TIMEOUT;
+	e->attr_timeout = e->entry_timeout = timeout_for(parent, st->st_ino);
 }
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
@@ -70,7 +74,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == -ENOENT) {
 		/* A negative entry: the kernel caches the absence too. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = FS_CACHE_TIMEOUT;
+		e.entry_timeout = timeout_for(parent, 0);
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -78,7 +82,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_rc(req, rc);
 		return;
 	}
-	fill_entry(&e, &st);
+	fill_entry(&e, &st, parent);
 	fuse_reply_entry(req, &e);
 }
 
@@ -119,7 +123,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (rc)
 		reply_rc(req, rc);
 	else
-		fuse_reply_attr(req, &st, FS_CACHE_TIMEOUT);
+		fuse_reply_attr(req, &st, timeout_for(0, ino));
 }
 
 /* Virtual files take no attribute changes, except the truncation that a
@@ -144,7 +148,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (rc)
 		reply_rc(req, rc);
 	else
-		fuse_reply_attr(req, &st, FS_CACHE_TIMEOUT);
+		fuse_reply_attr(req, &st, timeout_for(0, ino));
 }
 
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -159,14 +163,14 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	free(target);
 }
 
-static void reply_made(fuse_req_t req, int rc, const struct stat *st)
+static void reply_made(fuse_req_t req, int rc, fuse_ino_t parent, const struct stat *st)
 {
 	struct fuse_entry_param e;
 	if (rc) {
 		reply_rc(req, rc);
 		return;
 	}
-	fill_entry(&e, st);
+	fill_entry(&e, st, parent);
 	fuse_reply_entry(req, &e);
 }
 
@@ -183,7 +187,7 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		rc = fs_node_make(fs, fuse_req_ctx(req), parent, name, mode, NULL, &st);
 	if (!rc)
 		FS_COUNT(fs, creates);
-	reply_made(req, rc, &st);
+	reply_made(req, rc, parent, &st);
 }
 
 static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -192,7 +196,7 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct stat st;
 	FS_COUNT(fs, mkdirs);
 	int rc = fs_node_make(fs, fuse_req_ctx(req), parent, name, S_IFDIR | (mode & 07777), NULL, &st);
-	reply_made(req, rc, &st);
+	reply_made(req, rc, parent, &st);
 }
 
 static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -201,7 +205,7 @@ static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	struct stat st;
 	FS_COUNT(fs, symlinks);
 	int rc = fs_node_make(fs, fuse_req_ctx(req), parent, name, S_IFLNK | 0777, link, &st);
-	reply_made(req, rc, &st);
+	reply_made(req, rc, parent, &st);
 }
 
 static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -239,7 +243,13 @@ static void set_fi(fuse_req_t req, struct fuse_file_info *fi, fs_fh *fh)
 	fh->opener = fuse_req_ctx(req)->pid;
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	fi->direct_io = fh->kind != FS_FH_FILE || fh->writable;
-	fi->keep_cache = 0;
+	/* Readers keep the page cache across opens; a commit of new content
+	 * invalidates it (fs_file.c), so a later open never reads old pages. */
+	fi->keep_cache = !fi->direct_io;
+	/* A reader's close has nothing to commit: no FLUSH round trip. */
+	fi->noflush = !fi->direct_io;
+	if (fi->keep_cache)
+		fs_mark_kernel_cached(fs_of(req), fh->ino);
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -278,7 +288,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		reply_rc(req, rc);
 		return;
 	}
-	fill_entry(&e, &st);
+	fill_entry(&e, &st, parent);
 	set_fi(req, fi, fh);
 	if (fuse_reply_create(req, &e, fi))
 		fs_file_release(fs, fh);
@@ -411,30 +421,9 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &st);
 }
 
-static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
-                        int flags)
-{
-	fuse_reply_err(req, ENOTSUP);
-}
-
-static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	fuse_reply_err(req, ENODATA);
-}
-
-static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	if (size)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_xattr(req, 0);
-}
-
-static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	fuse_reply_err(req, ENODATA);
-}
-
+/* No xattr operations: libfuse answers ENOSYS, after which the kernel
+ * itself fails every xattr call with EOPNOTSUPP, so `ls -l` (which asks
+ * for ACLs of every file) and `cp -a` pay no round trip for them. */
 static const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_init,
 	.lookup = fs_lookup,
@@ -463,10 +452,6 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.releasedir = fs_releasedir,
 	.fsyncdir = fs_fsyncdir,
 	.statfs = fs_statfs,
-	.setxattr = fs_setxattr,
-	.getxattr = fs_getxattr,
-	.listxattr = fs_listxattr,
-	.removexattr = fs_removexattr,
 };
 
 const struct fuse_lowlevel_ops *hdb_fs_ops(void)

@@ -45,6 +45,9 @@ typedef struct hdb_inode {
 	                           finished: its 'P' record exists */
 	bool orphan;            /* unlinked while referenced: its content stays
 	                           (with an 'O' record) until it is dropped */
+	bool kcached;           /* the kernel may hold this file's pages (a
+	                           keep_cache open): a content commit must
+	                           invalidate them */
 	hdb_fs_attr attr;       /* live attributes (size follows buffered writes) */
 	uint64_t dsize;         /* content length committed to the engine */
 	struct hdb_inode *next; /* hash chain */
