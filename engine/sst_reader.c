@@ -684,6 +684,8 @@ static int check_data(struct check_state *cs, const hdb_sst_footer *f)
 		return -ENOMEM;
 	for (hdb_iiter_seek_first(ix); !rc && hdb_iiter_valid(ix); hdb_iiter_next(ix))
 		rc = check_data_block(cs, ix);
+	if (!rc && !hdb_iiter_status(ix))
+		hdb_block_verify_restarts(ix); /* seeks use them; the walk above did not */
 	if (!rc && hdb_iiter_status(ix))
 		rc = check_iter_error(cs, r->index_off, hdb_iiter_status(ix));
 	hdb_iiter_destroy(ix);

@@ -317,6 +317,53 @@ static void test_sst_check_reports_restart_point_past_entries(void **state)
 	assert_true(problems > 0);
 }
 
+/* The same in the index block: check walked the index in order and never
+ * read its restart array, which every point read binary-searches. */
+static void test_sst_check_reports_index_restart_point_past_entries(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+	int problems = 0;
+	hdb_sst_options o = { .block_size = 64, .restart_interval = 1, .compression = false,
+			      .bloom_bits_per_key = 0 };
+	hdb_sst_builder *b;
+	hdb_buf k = { 0 };
+	char u[16];
+
+	sst_path(f, path, sizeof(path));
+	assert_int_equal(hdb_sst_builder_new(hdb_env_posix(), path, &o, &b), 0);
+	for (int i = 0; i < SST_KEYS; i++) {
+		snprintf(u, sizeof(u), "key%03d", i);
+		k.len = 0;
+		assert_int_equal(hdb_ikey_build(&k, u, strlen(u), 100, HDB_TYPE_VALUE), 0);
+		assert_int_equal(hdb_sst_builder_add(b, k.data, k.len, (const uint8_t *)"value", 5), 0);
+	}
+	assert_int_equal(hdb_sst_builder_finish(b, NULL), 0);
+	hdb_sst_builder_free(b);
+	hdb_buf_free(&k);
+
+	uint8_t *file;
+	size_t n;
+	hdb_sst_footer ft;
+	assert_int_equal(hdb_read_file(path, &file, &n), 0);
+	hdb_sst_footer_decode(file + n - HDB_SST_FOOTER_SIZE, &ft);
+	uint8_t *ix = file + ft.index.offset;
+	size_t isz = (size_t)ft.index.size;
+	uint32_t nr = hdb_get_u32(ix + isz - 4);
+	assert_true(nr >= 2);
+	hdb_put_u32(ix + isz - 4 - 4 * (size_t)nr + 4, 0x7fffffff);
+	hdb_put_u32(ix + isz + 1, hdb_sst_block_crc(ix, isz, ix[isz]));
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, file, n), (ssize_t)n);
+	assert_int_equal(close(fd), 0);
+	free(file);
+
+	assert_int_equal(get_all(path), HDB_ECORRUPT);
+	assert_int_equal(hdb_sst_check(path, count_report, &problems), HDB_ECORRUPT);
+	assert_true(problems > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +374,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sst_check_reports_restart_point_with_shared_prefix,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sst_check_reports_restart_point_past_entries, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sst_check_reports_index_restart_point_past_entries, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
