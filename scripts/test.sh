@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Sets up a Debian machine and runs every test of hybriddb: unit tests,
-# engine model/crash/corruption tests and integration tests on a real FUSE
-# mount, all under AddressSanitizer + UndefinedBehaviorSanitizer with leak
-# detection.  Ends with meson's summary (Ok / Fail counts).
+# Sets up a Debian machine and runs every test of hybriddb: a libFuzzer run
+# of every parser, then unit tests, engine model/crash/corruption tests and
+# integration tests on a real FUSE mount, all under AddressSanitizer +
+# UndefinedBehaviorSanitizer with leak detection.  Ends with meson's summary
+# (Ok / Fail counts).
 #
-#   scripts/test.sh [BUILD_DIR]
+#   scripts/test.sh [BUILD_DIR]       HDB_FUZZ_SECONDS=60: per fuzz target
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,10 @@ else
 	meson setup "$build" -Dsanitize=true -Dtests=true --buildtype=debugoptimized
 fi
 ninja -C "$build"
+
+# Every parser of untrusted bytes is fuzzed for a while on each run (clang's
+# libFuzzer, its own build dir); a crash fails the run with its reproducer.
+scripts/fuzz.sh all "${HDB_FUZZ_SECONDS:-60}"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
