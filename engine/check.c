@@ -71,21 +71,6 @@ static void check_wal(struct check *c, const char *dir, uint64_t number, bool la
 	}
 }
 
-static bool wal_name(const char *s, uint64_t *num)
-{
-	size_t n = strlen(s);
-	if (n <= 4 || strcmp(s + n - 4, ".wal"))
-		return false;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n - 4; i++) {
-		if (s[i] < '0' || s[i] > '9' || v > UINT64_MAX / 10)
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*num = v;
-	return true;
-}
-
 int hdb_check(const char *path, report_fn report, void *ctx)
 {
 	struct check c = { .report = report, .ctx = ctx };
@@ -141,10 +126,10 @@ int hdb_check(const char *path, report_fn report, void *ctx)
 		return rc;
 	uint64_t newest = 0, num;
 	for (size_t i = 0; i < n; i++)
-		if (wal_name(names[i], &num) && num > newest)
+		if (hdb_parse_file_number(names[i], ".wal", &num) && num > newest)
 			newest = num;
 	for (size_t i = 0; i < n; i++) {
-		if (wal_name(names[i], &num) && num >= log_number)
+		if (hdb_parse_file_number(names[i], ".wal", &num) && num >= log_number)
 			check_wal(&c, path, num, num == newest);
 	}
 	hdb_free_names(names, n);

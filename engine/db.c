@@ -180,21 +180,6 @@ static int new_wal_segment(hdb_db *db)
 
 /* --- Open and recovery ------------------------------------------------ */
 
-static bool is_number_name(const char *name, const char *suffix, uint64_t *num)
-{
-	size_t n = strlen(name), sl = strlen(suffix);
-	if (n <= sl || strcmp(name + n - sl, suffix))
-		return false;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n - sl; i++) {
-		if (name[i] < '0' || name[i] > '9' || v > UINT64_MAX / 10)
-			return false;
-		v = v * 10 + (uint64_t)(name[i] - '0');
-	}
-	*num = v;
-	return true;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -306,11 +291,11 @@ static int recover_wal(hdb_db *db, hdb_vedit *edit)
 	}
 	uint64_t min_log = hdb_vset_log_number(db->vs), num;
 	for (size_t i = 0; i < nnames; i++) {
-		if (is_number_name(names[i], ".wal", &num)) {
+		if (hdb_parse_file_number(names[i], ".wal", &num)) {
 			hdb_vset_mark_file_number_used(db->vs, num);
 			if (num >= min_log)
 				logs[nlogs++] = num;
-		} else if (is_number_name(names[i], ".sst", &num)) {
+		} else if (hdb_parse_file_number(names[i], ".sst", &num)) {
 			hdb_vset_mark_file_number_used(db->vs, num);
 		}
 	}
@@ -351,7 +336,7 @@ static bool is_create_leftover(const char *dir, const char *name)
 		return true;
 	uint64_t num, size;
 	char path[PATH_MAX];
-	return is_number_name(name, ".wal", &num) && snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path) &&
+	return hdb_parse_file_number(name, ".wal", &num) && snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path) &&
 	       !hdb_file_size(path, &size) && size == 0;
 }
 

@@ -62,21 +62,6 @@ static bool contains(const uint64_t *v, size_t n, uint64_t x)
 	return false;
 }
 
-static bool parse_number(const char *name, const char *suffix, uint64_t *num)
-{
-	size_t n = strlen(name), sl = strlen(suffix);
-	if (n <= sl || strcmp(name + n - sl, suffix))
-		return false;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n - sl; i++) {
-		if (name[i] < '0' || name[i] > '9' || v > UINT64_MAX / 10)
-			return false;
-		v = v * 10 + (uint64_t)(name[i] - '0');
-	}
-	*num = v;
-	return true;
-}
-
 void db_delete_obsolete(hdb_db *db)
 {
 	if (db->bg_error)
@@ -95,13 +80,13 @@ void db_delete_obsolete(hdb_db *db)
 	for (size_t i = 0; i < n; i++) {
 		uint64_t num;
 		char path[PATH_MAX];
-		if (parse_number(names[i], ".sst", &num)) {
+		if (hdb_parse_file_number(names[i], ".sst", &num)) {
 			if (contains(live, nlive, num) || contains(db->pending, db->npending, num))
 				continue;
 			hdb_tcache_evict(db->tables, num);
 			if (!hdb_table_path(path, sizeof(path), db->dir, num))
 				db->env->unlink(db->env, path);
-		} else if (parse_number(names[i], ".wal", &num)) {
+		} else if (hdb_parse_file_number(names[i], ".wal", &num)) {
 			if (num >= log_number || num == db->wal_number)
 				continue;
 			if (hdb_wal_path(path, sizeof(path), db->dir, num))

@@ -24,6 +24,21 @@ struct hdb_tcache {
 	size_t count;
 };
 
+bool hdb_parse_file_number(const char *name, const char *suffix, uint64_t *number)
+{
+	size_t n = strlen(name), sl = strlen(suffix);
+	if (n <= sl || strcmp(name + n - sl, suffix))
+		return false;
+	uint64_t v = 0;
+	for (size_t i = 0; i < n - sl; i++) {
+		if (name[i] < '0' || name[i] > '9' || v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(name[i] - '0');
+	}
+	*number = v;
+	return true;
+}
+
 int hdb_table_path(char *buf, size_t n, const char *dir, uint64_t number)
 {
 	int w = snprintf(buf, n, "%s/%06" PRIu64 ".sst", dir, number);

@@ -23,6 +23,10 @@ void hdb_tcache_evict(hdb_tcache *tc, uint64_t number);
 /* Heap bytes of open readers. */
 size_t hdb_tcache_memory(hdb_tcache *tc);
 
+/* Parses a file name "<decimal><suffix>" (e.g. "000123.sst"); false for
+ * any other name. */
+bool hdb_parse_file_number(const char *name, const char *suffix, uint64_t *number);
+
 /* "dir/000123.sst" into buf. */
 int hdb_table_path(char *buf, size_t n, const char *dir, uint64_t number);
 int hdb_wal_path(char *buf, size_t n, const char *dir, uint64_t number);
