@@ -145,8 +145,10 @@ void fs_content_changed(hdb_fs *fs, uint64_t ino)
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, ino);
 	bool cached = i && i->kcached;
-	if (i)
+	if (i) {
+		i->cgen++;
 		i->kcached = false;
+	}
 	hdb_itable_unlock(fs->itab);
 	if (cached)
 		fs_notify_inval_inode(fs, ino);

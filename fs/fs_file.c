@@ -96,6 +96,32 @@ static bool discard(hdb_fs *fs, fs_fh *fh)
 	return stale;
 }
 
+static uint64_t content_gen(hdb_fs *fs, uint64_t ino)
+{
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, ino);
+	uint64_t gen = i ? i->cgen : 0;
+	hdb_itable_unlock(fs->itab);
+	return gen;
+}
+
+/* Reads the committed content into fh->buf.  The generation is taken
+ * first: a commit racing the read leaves fh->gen behind, and the next read
+ * loads again. */
+static int load_committed(hdb_fs *fs, fs_fh *fh)
+{
+	void *data;
+	size_t len;
+	uint64_t gen = content_gen(fs, fh->ino);
+	int rc = fs_read_data(fs, fh->ino, &data, &len);
+	if (rc)
+		return rc;
+	hdb_wbuf_free(&fh->buf);
+	hdb_wbuf_adopt(&fh->buf, data, len);
+	fh->gen = gen;
+	return 0;
+}
+
 int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, fs_fh **out)
 {
 	bool trunc = flags & O_TRUNC;
@@ -121,15 +147,12 @@ int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, fs_fh **out)
 	hdb_wbuf_init(&fh->buf);
 	pthread_mutex_init(&fh->mu, NULL);
 	if (!created && !trunc) {
-		void *data;
-		size_t len;
-		rc = fs_read_data(fs, ino, &data, &len);
+		rc = load_committed(fs, fh);
 		if (rc) {
 			pthread_mutex_destroy(&fh->mu);
 			free(fh);
 			return rc;
 		}
-		hdb_wbuf_adopt(&fh->buf, data, len);
 	}
 	hdb_itable_lock(fs->itab);
 	i = hdb_itable_get(fs->itab, ino);
@@ -196,6 +219,15 @@ int fs_file_open_virtual(hdb_fs *fs, uint64_t ino, int flags, fs_fh **out)
 int fs_file_read(hdb_fs *fs, fs_fh *fh, uint64_t off, size_t size, void **buf, size_t *n)
 {
 	pthread_mutex_lock(&fh->mu);
+	/* A reader serves the committed version, not the one of its open: the
+	 * kernel fills one page cache per inode from every handle's reads. */
+	if (fh->kind == FS_FH_FILE && !fh->writable && fh->gen != content_gen(fs, fh->ino)) {
+		int rc = load_committed(fs, fh);
+		if (rc) {
+			pthread_mutex_unlock(&fh->mu);
+			return rc;
+		}
+	}
 	const uint8_t *p;
 	size_t got = hdb_wbuf_read(&fh->buf, off, size, &p);
 	void *copy = got ? malloc(got) : NULL;

@@ -89,7 +89,10 @@ typedef struct fs_fh {
 	enum fs_fh_kind kind;
 	uint64_t ino;
 	pthread_mutex_t mu;     /* guards everything below */
-	hdb_wbuf buf;           /* content as of open, or the write buffer */
+	hdb_wbuf buf;           /* committed content (generation gen), or the
+	                           write buffer */
+	uint64_t gen;           /* read-only handles: the inode's cgen when buf
+	                           was read; reads reload it when cgen moved on */
 	bool writable;          /* buf is a write buffer, committed at flush */
 	bool append;            /* O_APPEND: writes go to the end */
 	bool dirty;             /* buf differs from the committed content */
@@ -138,7 +141,9 @@ void hdb_fs_attr_to_stat(const hdb_fs_attr *a, struct stat *st);
  * Call with no fs lock held. */
 /* A keep_cache open of ino was granted: the kernel may hold its pages. */
 void fs_mark_kernel_cached(hdb_fs *fs, uint64_t ino);
-/* ino's committed content changed: drop pages the kernel may hold. */
+/* ino's committed content changed: read-only handles reload it, and pages
+ * the kernel may hold are dropped, so the page cache (shared by every
+ * handle of the inode) only ever holds the committed version. */
 void fs_content_changed(hdb_fs *fs, uint64_t ino);
 void fs_notify_inval_inode(hdb_fs *fs, uint64_t ino);
 void fs_notify_inval_entry(hdb_fs *fs, uint64_t parent, const char *name, size_t nlen);

@@ -609,6 +609,8 @@ static int setattr_commit(hdb_fs *fs, uint64_t ino, const struct stat *st, int v
 		rc = fs_txn_write(fs, &t);
 out:
 	rc = fs_txn_end(fs, &t, rc, false);
+	if (!rc && path_trunc)
+		fs_content_changed(fs, ino);
 out_free:
 	free(tr.data);
 	return rc;

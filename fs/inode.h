@@ -45,6 +45,8 @@ typedef struct hdb_inode {
 	                           finished: its 'P' record exists */
 	bool orphan;            /* unlinked while referenced: its content stays
 	                           (with an 'O' record) until it is dropped */
+	uint64_t cgen;          /* generation of the committed content: bumped
+	                           by every commit that changes it */
 	bool kcached;           /* the kernel may hold this file's pages (a
 	                           keep_cache open): a content commit must
 	                           invalidate them */

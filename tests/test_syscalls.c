@@ -721,6 +721,32 @@ static void test_rename_replaces_existing_target(void **state)
 
 /* A reader opening the target in a loop while it is replaced by rename
  * must always find a complete version, never ENOENT and never a mix. */
+/* Every handle of an inode shares one kernel page cache: a reader that
+ * opened before an overwrite and reads after it must not refill that cache
+ * with the old version, or the next open reads old bytes cut to the new
+ * size (a version that never existed). */
+static void test_overwrite_while_reader_open_next_open_reads_new(void **state)
+{
+	struct ctx *c = *state;
+	char old[2048], buf[4096];
+	size_t i;
+
+	old[0] = '[';
+	for (i = 1; i < sizeof(old) - 2; i++)
+		old[i] = i % 2 ? '1' : ',';
+	old[sizeof(old) - 2] = ']';
+	old[sizeof(old) - 1] = 0;
+	assert_ok(put(P(c, "v.json"), old));
+	int a = open(P(c, "v.json"), O_RDONLY);
+	assert_true(a >= 0);
+	assert_int_equal(read(a, buf, sizeof(buf)), (ssize_t)strlen(old));
+	assert_ok(put(P(c, "v.json"), "{\"v\":2}"));
+	assert_true(pread(a, buf, sizeof(buf), 0) >= 0); /* the early reader reads again */
+	assert_content(P(c, "v.json"), "{\"v\":2}");
+	assert_int_equal(close(a), 0);
+	assert_content(P(c, "v.json"), "{\"v\":2}");
+}
+
 static void test_rename_replace_is_atomic_for_readers(void **state)
 {
 	struct ctx *c = *state;
@@ -1707,6 +1733,7 @@ int main(void)
 		T(test_rename_moves_file),
 		T(test_rename_replaces_existing_target),
 		T(test_rename_replace_is_atomic_for_readers),
+		T(test_overwrite_while_reader_open_next_open_reads_new),
 		T(test_open_fd_reads_old_version_after_rename_over),
 		T(test_open_fd_reads_after_unlink),
 		T(test_rename_noreplace_existing_eexist),
