@@ -41,6 +41,16 @@
  *     first (the operations are left out, so libfuse says ENOSYS once).
  *   - /.stats reports size 0 and is opened with direct_io; its JSON is
  *     generated at open and stays fixed for that handle.
+ *   - Queries, indexes and JSON Lines (qvfs.h, query.h, qindex.h,
+ *     import.h, jsonl.h): every directory but the root is a collection and
+ *     answers for the reserved names .where, .indexes, .import and
+ *     .export.jsonl, which are never listed and cannot be created,
+ *     removed or renamed onto (EPERM).  Conditions follow MongoDB's type
+ *     bracketing; numbers compare as doubles.  Index entries change in the
+ *     batch of the document change that implies them.  An .import is one
+ *     batch applied at close (EINVAL for a bad line, logged with line and
+ *     byte; at most 512 MiB); export lines carry "_id", the file name
+ *     without ".json", and skip documents that are not objects.
  *   - atime follows relatime (updated on the first read of an open when
  *     older than mtime/ctime or a day), or never with noatime.
  *
@@ -52,6 +62,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "hybriddb.h"
 
@@ -106,5 +117,34 @@ int hdb_fs_stats_json(hdb_fs *fs, char **json);
  * negative code when the check could not run.
  */
 int hdb_fs_check(hdb_db *db, void (*report)(void *ctx, const char *what), void *ctx);
+
+/*
+ * Offline query tools (hybriddb import, export, find; fs/qcli.c).  A
+ * collection is named by its path from the root ("users", "a/b").
+ */
+typedef struct hdb_fs_import_stats {
+	uint64_t lines;      /* documents read */
+	uint64_t created;
+	uint64_t replaced;
+	size_t err_line;     /* a bad line: its number (1-based) and byte offset */
+	size_t err_offset;
+} hdb_fs_import_stats;
+
+/* Imports JSON Lines data[0..len) into the collection (created with its
+ * parents when missing), as an .import would (fs/import.h).  Input over
+ * one batch's limit is checked whole first, then applied in batches of
+ * whole lines: a bad line still applies nothing, but a crash may leave
+ * the first batches applied.  progress (may be NULL) sees bytes done. */
+int hdb_fs_import(hdb_fs *fs, const char *collection, const void *data, size_t len,
+                  void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx, hdb_fs_import_stats *st);
+
+enum hdb_fs_find_output { HDB_FS_FIND_JSONL, HDB_FS_FIND_NAMES, HDB_FS_FIND_COUNT };
+
+/* Writes the documents of the collection matching every condition (the
+ * .where syntax, query.h) to out: as JSON Lines, their file names, or
+ * their count.  -EINVAL for a malformed condition (*why says why),
+ * -ENOENT / -ENOTDIR for a bad collection. */
+int hdb_fs_find(hdb_fs *fs, const char *collection, const char *const *conds, size_t n,
+                enum hdb_fs_find_output what, FILE *out, const char **why, uint64_t *matches);
 
 #endif

@@ -14,6 +14,7 @@
 #include "fs.h"
 #include "json.h"
 #include "keys.h"
+#include "qindex.h"
 
 struct node {
 	uint64_t ino, parent, size;
@@ -283,6 +284,9 @@ int hdb_fs_check(hdb_db *db, void (*report)(void *ctx, const char *what), void *
 		goto out;
 	if (c.have_sb && c.sb.bytes != c.bytes)
 		problem(&c, "superblock counts %" PRIu64 " content bytes, found %" PRIu64, c.sb.bytes, c.bytes);
+	rc = fs_index_check(db, report, ctx, &c.problems);
+	if (rc)
+		goto out;
 	/* An empty document is not reported: a crash between a create and its
 	 * first close leaves one, and the next close of it repairs it. */
 	for (size_t i = 0; i < c.n; i++)

@@ -16,6 +16,7 @@
 
 #include "fs_dir.h"
 #include "fs_internal.h"
+#include "qindex.h"
 #include "errors.h"
 
 void hdb_fs_opts_init(hdb_fs_opts *o)
@@ -628,6 +629,8 @@ int hdb_fs_new(hdb_db *db, const hdb_fs_opts *o, hdb_fs **out)
 	if (!rc)
 		ri->pinned = true;
 	hdb_itable_unlock(fs->itab);
+	if (!rc)
+		rc = fs_query_new(fs);
 	if (rc)
 		goto fail;
 	*out = fs;
@@ -648,6 +651,7 @@ void hdb_fs_free(hdb_fs *fs)
 		fs_file_release(fs, (fs_fh *)l);
 	while ((l = first_handle(fs, &fs->dirs)))
 		fs_dir_release(fs, (fs_dh *)l);
+	fs_query_free(fs);
 	hdb_itable_free(fs->itab);
 	pthread_mutex_destroy(&fs->commit_mu);
 	pthread_mutex_destroy(&fs->handles_mu);
@@ -692,7 +696,9 @@ int hdb_fs_stats_json(hdb_fs *fs, char **json)
 	sep = ",";
 	HDB_FS_COUNTERS(X)
 #undef X
-	fprintf(f, "},\"engine\":%s}\n", engine);
+	fprintf(f, "}");
+	fs_query_stats(fs, f);
+	fprintf(f, ",\"engine\":%s}\n", engine);
 	free(engine);
 	if (fclose(f)) {
 		free(buf);

@@ -12,6 +12,7 @@
 
 #include "json.h"
 #include "fs_internal.h"
+#include "qindex.h"
 #include "vfiles.h"
 
 int fs_file_validate(hdb_fs *fs, uint64_t parent, const char *name, const void *data, size_t len)
@@ -303,7 +304,9 @@ static int commit_build(hdb_fs *fs, fs_txn *t, fs_fh *fh, const char *checked_na
 	a.size = fh->buf.len;
 	t->sb.bytes = (t->sb.bytes > s.dsize ? t->sb.bytes - s.dsize : 0) + a.size;
 	t->sb_dirty = a.size != s.dsize;
-	int rc = fs_txn_put_data(t, fh->ino, fh->buf.data, fh->buf.len);
+	int rc = fs_index_on_commit(fs, t, s.parent, s.name, s.nlen, fh->ino, fh->buf.data, fh->buf.len);
+	if (!rc)
+		rc = fs_txn_put_data(t, fh->ino, fh->buf.data, fh->buf.len);
 	if (!rc)
 		rc = fs_txn_put_entry(t, s.parent, s.name, s.nlen, &a);
 	if (!rc && s.pending)

@@ -15,6 +15,9 @@
  *   content      'D' | ino u64 BE                   (9 bytes)
  *   pending      'P' | ino u64 BE                   (9 bytes)
  *   orphan       'O' | ino u64 BE                   (9 bytes, empty value)
+ *   index def    'I' | coll ino u64 BE | field       (9 + 1..255 bytes)
+ *   index entry  'X' | coll ino u64 BE | field | 0x00 | value | name
+ *                                                   (empty value)
  *
  *   The root directory (ino 1) has the entry 'E' | 0 | "" (parent 0, empty
  *   name).  No directory has ino 0, so the root's entry lies in no listing.
@@ -80,14 +83,53 @@
  *   inode deletes it too; a mount deletes the content of every orphan left
  *   by a crash.  Orphans are not counted in the superblock.
  *
+ * Secondary indexes (format version 2)
+ * ------------------------------------
+ *   An index is defined per collection (directory) coll on one field, the
+ *   dotted path of query.h with its %XX escapes decoded (1..255 bytes, no
+ *   NUL).  Its definition is the 'I' key; its value:
+ *     off  size  field
+ *       0     1  state   0 building, 1 ready, 2 dropping
+ *       1     *  cursor  building: the name of the last entry of coll whose
+ *                        documents the build has indexed (empty: none yet);
+ *                        otherwise empty
+ *   An index entry exists for every document of coll (a regular file named
+ *   "*.json" directly in coll) whose committed content has the field with
+ *   a null, boolean, number or string value; value is that value's
+ *   order-preserving encoding (query.h, hdb_qkey_encode: a type byte, then
+ *   the value; strings are escaped and terminated, so value never is a
+ *   prefix of another and the name that follows is what remains of the
+ *   key), and name is the document's file name.  Arrays, objects and
+ *   missing fields have no entry.
+ *
+ *   Every change of a document's content, name or existence in a
+ *   collection with an index in state building or ready carries that
+ *   index's entry changes in its own batch (deletions of the old entries
+ *   first, then the new ones), so indexes are exactly as durable and
+ *   crash-atomic as the documents.  A build runs in chunks, each one batch
+ *   under commit_mu that adds the entries of the next documents after
+ *   cursor and moves cursor (and at the end sets state ready); writers
+ *   maintain a building index already, so chunks and writes may interleave
+ *   in any order.  A drop first sets state dropping (writers stop), then
+ *   deletes the entries in chunks, and deletes the 'I' key with the last
+ *   chunk.  A mount resumes every build and drop a stop interrupted; an 'I'
+ *   value it cannot decode is dropped.  Removing a collection deletes its
+ *   'I' keys in the rmdir's batch (it holds no documents, so no entries).
+ *
+ *   New databases are version 2.  A version-1 database (which has no
+ *   index) is read as it is, and the batch that defines its first index
+ *   writes version 2 into its superblock, so that a version-1 program,
+ *   which would not maintain indexes, refuses it from then on.
+ *
  * Inode numbers
  * -------------
  *   1 is the root; 2..HDB_FS_FIRST_INO-1 are reserved for virtual files
  *   (never stored); numbers from HDB_FS_FIRST_INO up are handed out from the
  *   superblock's next_ino and never reused, so they are stable across
  *   remounts and need no generation number.  Numbers with the top bit set
- *   (HDB_FS_VIRT_INO) are kept for virtual files and directories that live
- *   in memory only, for one mount; next_ino never reaches them.
+ *   (HDB_FS_VIRT_INO) name the virtual files and directories of queries
+ *   (.where, .indexes, ...: fs/qvfs.h); they live in memory only, for one
+ *   mount, and next_ino never reaches them.
  */
 #ifndef HDB_FS_FORMAT_H
 #define HDB_FS_FORMAT_H
@@ -95,7 +137,7 @@
 #include <stdint.h>
 
 #define HDB_FS_MAGIC 0x46424448u /* "HDBF" */
-#define HDB_FS_VERSION 1u
+#define HDB_FS_VERSION 2u /* 2: index keys 'I' and 'X' */
 
 #define HDB_FS_KEY_SUPER "\0super"
 #define HDB_FS_KEY_SUPER_LEN 6
@@ -103,6 +145,8 @@
 #define HDB_FS_TAG_DATA 'D'
 #define HDB_FS_TAG_PENDING 'P'
 #define HDB_FS_TAG_ORPHAN 'O'
+#define HDB_FS_TAG_INDEX 'I'
+#define HDB_FS_TAG_IENTRY 'X'
 
 #define HDB_FS_NAME_MAX 255
 #define HDB_FS_KEY_PREFIX 9 /* tag + u64 */
@@ -114,5 +158,9 @@
 #define HDB_FS_ROOT_INO 1u
 #define HDB_FS_FIRST_INO 16u
 #define HDB_FS_VIRT_INO (UINT64_C(1) << 63)
+
+#define HDB_FS_INDEX_BUILDING 0
+#define HDB_FS_INDEX_READY 1
+#define HDB_FS_INDEX_DROPPING 2
 
 #endif

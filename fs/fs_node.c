@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "fs_internal.h"
+#include "qindex.h"
 #include "vfiles.h"
 
 static uint64_t sub_sat(uint64_t a, uint64_t b)
@@ -279,13 +280,17 @@ int fs_node_unlink(hdb_fs *fs, uint64_t parent, const char *name, bool dir)
 	live_attr(fs, &a, &l);
 	t.sb_dirty = true;
 	count_node(&t.sb, a.mode, name, nlen, l.dsize, -1);
-	rc = fs_txn_del_entry(&t, parent, name, nlen);
+	rc = dir ? fs_index_on_rmdir(fs, &t, a.ino) : fs_index_on_unlink(fs, &t, parent, name, nlen, &a);
+	if (!rc)
+		rc = fs_txn_del_entry(&t, parent, name, nlen);
 	if (!rc)
 		rc = remove_content(&t, &a, &l);
 	if (!rc)
 		rc = fs_txn_touch_dir(fs, &t, parent, hdb_fs_now());
 	if (!rc)
 		rc = fs_txn_write(fs, &t);
+	if (!rc && dir)
+		fs_index_on_rmdir_done(fs, a.ino);
 	if (!rc)
 		reap = mark_removed(fs, &a, &l);
 	rc = fs_txn_end(fs, &t, rc, false);
@@ -399,6 +404,9 @@ static int rename_build(hdb_fs *fs, fs_txn *t, struct rename_op *r)
 		}
 	}
 	t->sb_dirty = true;
+	if (!rc)
+		rc = fs_index_on_rename(fs, t, r->p1, r->n1, r->l1, &r->src, r->p2, r->n2, r->l2,
+		                        r->have_dst ? &r->dst : NULL, r->flags & RENAME_EXCHANGE);
 	if (!rc)
 		rc = fs_txn_touch_dir(fs, t, r->p1, now);
 	if (!rc)
@@ -598,7 +606,9 @@ static int setattr_commit(hdb_fs *fs, uint64_t ino, const struct stat *st, int v
 			s.attr.mtime = now;
 		s.attr.ctime = now;
 		mask |= FS_UPD_SIZE | FS_UPD_DSIZE | FS_UPD_MTIME | FS_UPD_CTIME;
-		rc = fs_txn_put_data(&t, ino, tr.data, tr.len);
+		rc = s.unlinked ? 0 : fs_index_on_commit(fs, &t, s.parent, s.name, s.nlen, ino, tr.data, tr.len);
+		if (!rc)
+			rc = fs_txn_put_data(&t, ino, tr.data, tr.len);
 	}
 	hdb_fs_attr disk;
 	attr_with_dsize(&disk, &s.attr, s.dsize);

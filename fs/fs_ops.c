@@ -15,6 +15,7 @@
 
 #include "fs_dir.h"
 #include "fs_internal.h"
+#include "qvfs.h"
 #include "vfiles.h"
 
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uint64_t), "inode numbers are 64-bit");
@@ -454,7 +455,9 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.statfs = fs_statfs,
 };
 
+/* The query namespace (.where, .indexes, .import, ...: qvfs.h) is served
+ * by wrappers around these operations; virtual inodes never reach them. */
 const struct fuse_lowlevel_ops *hdb_fs_ops(void)
 {
-	return &fs_ops;
+	return fs_qvfs_ops(&fs_ops);
 }

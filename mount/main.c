@@ -1,10 +1,11 @@
 /*
  * main.c — the `hybriddb` command: argument parsing and the subcommands
- * mount, check, stats and compact.
+ * mount, check, stats, compact, import, export and find.
  *
  *   hybriddb mount DATA MNT [-f] [-d] [-o opts]
  *   hybriddb DATA MNT -o opts           (as run by mount(8) via mount.fuse3)
  *   hybriddb check DATA | stats DATA | compact DATA
+ *   hybriddb import DATA COLL FILE | export DATA COLL | find DATA COLL COND...
  *   hybriddb --help | --version;  hybriddb <subcommand> --help
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 check found
@@ -37,6 +38,9 @@ static const char usage_main[] =
 	"  check DATA                     verify every checksum and the file system's structure\n"
 	"  stats DATA                     print the statistics JSON\n"
 	"  compact DATA                   compact an unmounted database fully\n"
+	"  import DATA COLL FILE.jsonl    load JSON Lines into a collection (unmounted)\n"
+	"  export DATA COLL               print a collection as JSON Lines\n"
+	"  find DATA COLL COND...         print the documents matching every condition\n"
 	"\n"
 	"  hybriddb DATA MNT -o opts is `mount` (the form mount(8) uses).\n"
 	"  hybriddb <command> --help      help on one command\n"
@@ -81,6 +85,40 @@ static const char usage_compact[] =
 	"\n"
 	"Flushes and compacts the unmounted database in DATA down to the bottom\n"
 	"level.  For a mounted database: echo compact > MNT/.control\n";
+
+static const char usage_import[] =
+	"usage: hybriddb import DATA COLLECTION FILE.jsonl\n"
+	"\n"
+	"Loads JSON Lines (one object per line; FILE - reads standard input) into\n"
+	"COLLECTION (a path such as users or a/b, created when missing) of the\n"
+	"unmounted database in DATA (created when missing).  Each line creates or\n"
+	"replaces the document named by its _id member (generated when absent).\n"
+	"Every line is checked first: a bad one is reported with its line number\n"
+	"and byte offset, and nothing is imported.  Up to 512 MiB is applied as\n"
+	"one atomic batch; larger input in batches of whole lines.  Shows a\n"
+	"progress bar when standard error is a terminal.\n"
+	"For a mounted database: cp FILE.jsonl MNT/COLLECTION/.import\n";
+
+static const char usage_export[] =
+	"usage: hybriddb export DATA COLLECTION\n"
+	"\n"
+	"Prints every document of COLLECTION as one line of JSON with an _id\n"
+	"member (its file name without .json), in name order.  DATA must not be\n"
+	"mounted (it is read as it is on disk, read-only).\n"
+	"For a mounted database: cat MNT/COLLECTION/.export.jsonl\n";
+
+static const char usage_find[] =
+	"usage: hybriddb find DATA COLLECTION [-c | -l] COND...\n"
+	"\n"
+	"Prints the documents of COLLECTION that satisfy every condition, as JSON\n"
+	"Lines (like export).  A condition is FIELD OP VALUE with OP one of\n"
+	"= != < <= > >= @ (array contains) ~ (extended regular expression), FIELD\n"
+	"a name or dotted path, VALUE JSON or a bare string: age>=30, city=Paris,\n"
+	"address.zip=\"75001\", tags@red, name~^A.  See hybriddb(1).\n"
+	"\n"
+	"  -c, --count   print the number of matches only\n"
+	"  -l, --names   print the matching file names only\n"
+	"For a mounted database: ls 'MNT/COLLECTION/.where/age>=30/city=Paris'\n";
 
 static int usage_error(const char *usage, const char *fmt, const char *arg)
 {
@@ -305,6 +343,206 @@ static int cmd_compact(int argc, char **argv)
 	return rc ? HDB_EXIT_FAILURE : HDB_EXIT_OK;
 }
 
+/* ---- import, export, find ---- */
+
+static int open_fs(const char *data, bool read_only, bool create, hdb_db **db, hdb_fs **fs)
+{
+	hdb_options o;
+	hdb_options_init(&o);
+	o.create_if_missing = create;
+	o.read_only = read_only;
+	int rc = hdb_open(data, &o, db);
+	if (rc) {
+		hdb_print_error(data, rc);
+		return rc;
+	}
+	hdb_fs_opts fo;
+	hdb_fs_opts_init(&fo);
+	fo.read_only = read_only;
+	rc = hdb_fs_new(*db, &fo, fs);
+	if (rc) {
+		hdb_print_error(data, rc);
+		hdb_close(*db);
+	}
+	return rc;
+}
+
+static int close_fs(const char *data, hdb_db *db, hdb_fs *fs, int rc)
+{
+	hdb_fs_free(fs);
+	int crc = hdb_close(db);
+	if (crc && !rc) {
+		hdb_print_error(data, crc);
+		rc = crc;
+	}
+	return rc;
+}
+
+/* The whole of file path ("-": standard input), malloc'd. */
+static int read_input(const char *path, char **out, size_t *len)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!f)
+		return -errno;
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	for (;;) {
+		if (cap - n < 1 << 20) {
+			cap = cap ? cap * 2 : 4 << 20;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0) {
+			if (ferror(f))
+				rc = -EIO;
+			break;
+		}
+	}
+	if (f != stdin)
+		fclose(f);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+struct bar {
+	int last;
+};
+
+static void show_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct bar *b = ctx;
+	int pct = total ? (int)(done * 100 / total) : 100;
+	if (pct == b->last)
+		return;
+	b->last = pct;
+	fprintf(stderr, "\rimporting [%-40.*s] %3d%%", pct * 40 / 100, "########################################",
+	        pct);
+	fflush(stderr);
+}
+
+static int cmd_import(int argc, char **argv)
+{
+	if (argc == 1 && is_help(argv[0])) {
+		fputs(usage_import, stdout);
+		return HDB_EXIT_OK;
+	}
+	if (argc != 3)
+		return usage_error(usage_import, "%s", "DATA, COLLECTION and FILE are required");
+	const char *data = argv[0], *coll = argv[1], *file = argv[2];
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = read_input(file, &buf, &len);
+	if (rc) {
+		fprintf(stderr, "hybriddb: %s: %s\n", file, strerror(-rc));
+		return HDB_EXIT_FAILURE;
+	}
+	hdb_db *db;
+	hdb_fs *fs;
+	if (open_fs(data, false, true, &db, &fs)) {
+		free(buf);
+		return HDB_EXIT_FAILURE;
+	}
+	bool tty = isatty(2);
+	struct bar bar = { .last = -1 };
+	hdb_fs_import_stats st;
+	rc = hdb_fs_import(fs, coll, buf, len, tty ? show_progress : NULL, &bar, &st);
+	if (tty)
+		fputc('\n', stderr);
+	free(buf);
+	rc = close_fs(data, db, fs, rc);
+	if (rc == -EINVAL && st.err_line) {
+		fprintf(stderr, "hybriddb: %s: line %zu, byte %zu: invalid; nothing imported\n", file, st.err_line,
+		        st.err_offset);
+		return HDB_EXIT_FAILURE;
+	}
+	if (rc) {
+		hdb_print_error(coll, rc);
+		return HDB_EXIT_FAILURE;
+	}
+	if (tty)
+		fprintf(stderr, "%s: %llu documents (%llu created, %llu replaced)\n", coll,
+		        (unsigned long long)(st.created + st.replaced), (unsigned long long)st.created,
+		        (unsigned long long)st.replaced);
+	return HDB_EXIT_OK;
+}
+
+static int find_out(const char *data, const char *coll, const char *const *conds, size_t n,
+                    enum hdb_fs_find_output what)
+{
+	hdb_db *db;
+	hdb_fs *fs;
+	if (open_fs(data, true, false, &db, &fs))
+		return HDB_EXIT_FAILURE;
+	const char *why;
+	uint64_t matches;
+	int rc = hdb_fs_find(fs, coll, conds, n, what, stdout, &why, &matches);
+	if (!rc && fflush(stdout))
+		rc = -errno;
+	rc = close_fs(data, db, fs, rc);
+	if (rc == -EINVAL && why) {
+		fprintf(stderr, "hybriddb: find: bad condition: %s (see hybriddb find --help)\n", why);
+		return HDB_EXIT_USAGE;
+	}
+	if (rc) {
+		hdb_print_error(coll, rc);
+		return HDB_EXIT_FAILURE;
+	}
+	return HDB_EXIT_OK;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+	if (argc == 1 && is_help(argv[0])) {
+		fputs(usage_export, stdout);
+		return HDB_EXIT_OK;
+	}
+	if (argc != 2)
+		return usage_error(usage_export, "%s", "DATA and COLLECTION are required");
+	return find_out(argv[0], argv[1], NULL, 0, HDB_FS_FIND_JSONL);
+}
+
+static int cmd_find(int argc, char **argv)
+{
+	enum hdb_fs_find_output what = HDB_FS_FIND_JSONL;
+	const char *pos[2];
+	const char **conds = calloc((size_t)argc + 1, sizeof(*conds));
+	size_t npos = 0, n = 0;
+	if (!conds)
+		return HDB_EXIT_FAILURE;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (is_help(a)) {
+			fputs(usage_find, stdout);
+			free(conds);
+			return HDB_EXIT_OK;
+		}
+		if (!strcmp(a, "-c") || !strcmp(a, "--count"))
+			what = HDB_FS_FIND_COUNT;
+		else if (!strcmp(a, "-l") || !strcmp(a, "--names"))
+			what = HDB_FS_FIND_NAMES;
+		else if (npos < 2)
+			pos[npos++] = a;
+		else
+			conds[n++] = a;
+	}
+	int code = npos < 2 || !n ? usage_error(usage_find, "%s", "DATA, COLLECTION and a condition are required")
+	                          : find_out(pos[0], pos[1], conds, n, what);
+	free(conds);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -326,6 +564,12 @@ int main(int argc, char **argv)
 		return cmd_stats(argc - 2, argv + 2);
 	if (!strcmp(cmd, "compact"))
 		return cmd_compact(argc - 2, argv + 2);
+	if (!strcmp(cmd, "import"))
+		return cmd_import(argc - 2, argv + 2);
+	if (!strcmp(cmd, "export"))
+		return cmd_export(argc - 2, argv + 2);
+	if (!strcmp(cmd, "find"))
+		return cmd_find(argc - 2, argv + 2);
 	/* mount(8) through mount.fuse3: `hybriddb DATA MNT -o opts`. */
 	if (cmd[0] != '-' && argc >= 3 && argv[2][0] != '-')
 		return cmd_mount(argc - 1, argv + 1);

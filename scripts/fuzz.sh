@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS
 #
-# TARGET is one of: wal batch block sst manifest json, or `all` (each in
+# TARGET is one of: wal batch block sst manifest json query, or `all` (each in
 # turn, SECONDS each).  Each run starts from a copy of
 # tests/fuzz/corpus/TARGET in a temporary directory, so the repository is
 # never written (except build-fuzz).  Prints executions, executions/s and
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets_all=(wal batch block sst manifest json)
+targets_all=(wal batch block sst manifest json query)
 
 usage() {
 	local IFS='|'

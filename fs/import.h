@@ -1,0 +1,54 @@
+/*
+ * import.h — applying a JSON Lines import (jsonl.h) to a collection: every
+ * line becomes a document (created, or replaced in place: same inode, new
+ * content, like a write and close), all in ONE engine batch with the
+ * superblock and the index entries, so an import is applied entirely or
+ * not at all, and survives a crash exactly like a single close.
+ *
+ * Order: lines are applied by name; when several lines name the same
+ * document the last line wins.  Every line is checked before anything is
+ * written: the first bad line fails the whole import with -EINVAL, logged
+ * with its line number and byte offset.  A name that exists as a
+ * directory or a symbolic link is an error too (-EINVAL, logged).
+ *
+ * Limits: the batch must fit the engine's atomic batch limit (1 GiB with
+ * its keys); past it the import fails with -EFBIG and nothing is applied.
+ * The .import file takes at most FS_IMPORT_MAX bytes.
+ *
+ * Thread safety: runs under commit_mu like every change (parsing and
+ * sorting happen before it is taken).
+ */
+#ifndef HDB_FS_IMPORT_H
+#define HDB_FS_IMPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fs_internal.h"
+
+#define FS_IMPORT_MAX ((uint64_t)512 << 20)
+
+typedef struct fs_import_opts {
+	uint32_t uid, gid;  /* owner of new documents */
+	mode_t mode;        /* permission bits of new documents */
+	const char *what;   /* name for log lines, e.g. "/users/.import" */
+	/* Called now and then while lines are read: bytes done of total. */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+} fs_import_opts;
+
+typedef struct fs_import_result {
+	uint64_t lines;     /* documents read (duplicates included) */
+	uint64_t created;
+	uint64_t replaced;
+	size_t err_line;    /* on -EINVAL from a bad line: where (else 0) */
+	size_t err_offset;
+} fs_import_result;
+
+/* Imports buf[0..len) into directory coll, which must be in the inode
+ * table (the kernel or the caller holds it).  0 or a negative code. */
+int fs_import(hdb_fs *fs, uint64_t coll, const void *buf, size_t len, const fs_import_opts *o,
+              fs_import_result *res);
+
+#endif
