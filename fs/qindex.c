@@ -654,24 +654,24 @@ static int read_cursor(hdb_fs *fs, const fs_qidx *d, struct build *bs)
 static int resume(hdb_fs *fs)
 {
 	for (;;) {
-		fs_qidx *todo = NULL;
-		for (fs_qidx *d = fs->q->defs; d && !todo; d = d->next)
+		fs_qidx *unfinished = NULL;
+		for (fs_qidx *d = fs->q->defs; d && !unfinished; d = d->next)
 			if (d->state != HDB_FS_INDEX_READY)
-				todo = d;
-		if (!todo)
+				unfinished = d;
+		if (!unfinished)
 			return 0;
-		uint64_t coll = todo->coll;
+		uint64_t coll = unfinished->coll;
 		char field[HDB_FS_NAME_MAX + 1];
-		size_t flen = todo->flen;
-		memcpy(field, todo->field, flen + 1);
+		size_t flen = unfinished->flen;
+		memcpy(field, unfinished->field, flen + 1);
 		int rc;
-		if (todo->state == HDB_FS_INDEX_DROPPING) {
+		if (unfinished->state == HDB_FS_INDEX_DROPPING) {
 			hdb_fs_log("finishing the drop of index %s of collection %" PRIu64, field, coll);
 			rc = drop_run(fs, coll, field, flen);
 		} else {
 			struct build bs = { .clen = 0 };
 			hdb_fs_log("resuming the build of index %s of collection %" PRIu64, field, coll);
-			rc = read_cursor(fs, todo, &bs);
+			rc = read_cursor(fs, unfinished, &bs);
 			if (!rc)
 				rc = build_run(fs, coll, field, flen, &bs);
 		}
