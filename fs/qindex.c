@@ -388,9 +388,9 @@ static int build_run(hdb_fs *fs, uint64_t coll, const char *field, size_t flen, 
 
 /* ---- drop ---- */
 
-/* REQUIRES commit_mu.  Deletes up to DROP_CHUNK entries of d; *done when
- * none are left. */
-static int drop_chunk(hdb_fs *fs, fs_txn *t, fs_qidx *d, bool *done)
+/* An iterator over every entry of index d, at the first; a sweep over a
+ * whole index does not fill the block cache. */
+static int index_entries(hdb_db *db, const fs_qidx *d, hdb_iter **out)
 {
 	uint8_t lower[FS_IKEY_MAX], upper[FS_IKEY_MAX];
 	size_t pl = fs_ikey_prefix(lower, d->coll, d->field, d->flen);
@@ -403,12 +403,22 @@ static int drop_chunk(hdb_fs *fs, fs_txn *t, fs_qidx *d, bool *done)
 	ro.upper = upper;
 	ro.upper_len = pl;
 	ro.fill_cache = false;
+	int rc = hdb_iter_new(db, &ro, out);
+	if (!rc)
+		hdb_iter_seek_first(*out); /* the iterator copied the bounds */
+	return rc;
+}
+
+/* REQUIRES commit_mu.  Deletes up to DROP_CHUNK entries of d; *done when
+ * none are left. */
+static int drop_chunk(hdb_fs *fs, fs_txn *t, fs_qidx *d, bool *done)
+{
 	hdb_iter *it;
-	int rc = hdb_iter_new(fs->db, &ro, &it);
+	int rc = index_entries(fs->db, d, &it);
 	if (rc)
 		return rc;
 	size_t n = 0;
-	for (hdb_iter_seek(it, lower, pl); !rc && hdb_iter_valid(it) && n < DROP_CHUNK; hdb_iter_next(it), n++) {
+	for (; !rc && hdb_iter_valid(it) && n < DROP_CHUNK; hdb_iter_next(it), n++) {
 		size_t kl;
 		const void *k = hdb_iter_key(it, &kl);
 		rc = hdb_batch_delete(t->b, k, kl);
@@ -857,24 +867,12 @@ static int expected_entries(hdb_db *db, const fs_qidx *d, struct keylist *l)
 /* Compares d's entries in the engine with the expected ones (sorted). */
 static int compare_entries(struct checkctx *cc, const fs_qidx *d, const struct keylist *want, const size_t *order)
 {
-	uint8_t lower[FS_IKEY_MAX], upper[FS_IKEY_MAX];
-	size_t pl = fs_ikey_prefix(lower, d->coll, d->field, d->flen);
-	memcpy(upper, lower, pl);
-	upper[pl - 1] = 1;
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = pl;
-	ro.upper = upper;
-	ro.upper_len = pl;
-	ro.fill_cache = false;
 	hdb_iter *it;
-	int rc = hdb_iter_new(cc->db, &ro, &it);
+	int rc = index_entries(cc->db, d, &it);
 	if (rc)
 		return rc;
 	size_t w = 0;
 	unsigned shown = 0, missing = 0, stale = 0;
-	hdb_iter_seek(it, lower, pl);
 	while (hdb_iter_valid(it) || w < want->n) {
 		int c;
 		size_t kl = 0;
