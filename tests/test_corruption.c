@@ -11,6 +11,8 @@
 
 #include "hybriddb.h"
 
+#include "db_fixture.h"
+
 #include "coding.h"
 #include "manifest_format.h"
 #include "sst.h"
@@ -19,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,41 +32,6 @@
 #define NKEYS 3000
 #define VLEN 100
 
-struct fixture {
-	char dir[64];
-	char path[96];
-	hdb_db *db;
-};
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -1;
-	strcpy(f->dir, "/tmp/hdbtest.XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->path, sizeof(f->path), "%s/db", f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	if (f->db)
-		hdb_close(f->db);
-	int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return rc;
-}
 
 static void small_options(hdb_options *o)
 {
@@ -656,7 +622,7 @@ static void test_corruption_current_naming_garbage_fails_open(void **state)
 	assert_non_null(strstr(hdb_errdetail(), "CURRENT"));
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, db_fixture_setup, db_fixture_teardown)
 
 int main(void)
 {

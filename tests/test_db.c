@@ -9,8 +9,9 @@
 
 #include "hybriddb.h"
 
+#include "db_fixture.h"
+
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,41 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-struct fixture {
-	char dir[64];  /* temp dir, removed at teardown */
-	char path[96]; /* the database directory inside it */
-	hdb_db *db;    /* open database, closed at teardown */
-};
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -1;
-	strcpy(f->dir, "/tmp/hdbtest.XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->path, sizeof(f->path), "%s/db", f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	if (f->db)
-		hdb_close(f->db);
-	int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return rc;
-}
 
 /* Small MemTable and tables so that a few hundred KiB exercise every layer. */
 static void small_options(hdb_options *o)
@@ -1017,7 +983,7 @@ static void test_db_strerror_names_engine_codes(void **state)
 	assert_non_null(hdb_strerror(12345678));
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, db_fixture_setup, db_fixture_teardown)
 
 int main(void)
 {
