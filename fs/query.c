@@ -5,6 +5,7 @@
 #include "query.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -299,14 +300,21 @@ static int parse_operand(hdb_qcond *c, size_t vl, const char **why)
 }
 
 /* An upper bound of how many times regcomp copies parts of re: glibc
- * writes a+ as aa* and a{n,m} as n to m copies of a, so stacked or nested
- * repetitions multiply (a name like "f~a++++++..." would make it allocate
- * without end).  Every '+' counts 2 and every bound {n,m} counts its
- * largest number, all multiplied as if nested. */
+ * writes a+ as aa* and a{n,m} as n to m copies of a, so nested
+ * repetitions multiply (a name like "f~(((a+)+)+)..." would make it
+ * allocate and compile without end).  Every '+' counts 2 and every bound
+ * {n,m} counts its largest number, all multiplied as if nested.  A
+ * repetition directly after another ("a*+", "a**") is undefined in POSIX
+ * EREs and costs glibc as much as nesting: it gives HUGE_VAL. */
 static double regex_copies(const char *re)
 {
 	double f = 1;
+	bool after_repetition = false;
 	for (const char *p = re; *p; p++) {
+		bool repetition = *p == '*' || *p == '+' || *p == '?' || *p == '{';
+		if (repetition && after_repetition)
+			return HUGE_VAL;
+		after_repetition = repetition;
 		if (*p == '\\' && p[1]) {
 			p++;
 		} else if (*p == '[') {
@@ -326,6 +334,8 @@ static double regex_copies(const char *re)
 			if (*end == ',')
 				m = end[1] == '}' ? n : strtoul(end + 1, &end, 10);
 			f *= (double)(n > m ? n : m) + 1;
+			if (*end == '}')
+				p = end; /* the interval is one repetition token */
 		}
 	}
 	return f;
