@@ -8,7 +8,13 @@
  *     when the file is flushed (close), fsync'd or released.  A "*.json"
  *     buffer must be valid JSON or the close fails with EINVAL and the
  *     previous version stays.  Readers see the content as of their open,
- *     even when the file is removed or replaced meanwhile.
+ *     even when the file is removed or replaced meanwhile; a reader that
+ *     uses the page cache sees the committed version (the cache is one per
+ *     inode), and an in-place rewrite waits for such readers of other
+ *     processes (fs_file_open), so it never changes under them.  Until the
+ *     close only the writer's process sees the new size
+ *     (fs_file_getattr).  A document being created is not there for
+ *     other processes' read-only opens (ENOENT) until its first close.
  *   - close() returns after the commit is in the WAL and the MemTable;
  *     with sync_always, after the WAL is on stable storage; fsync() always
  *     waits for stable storage.

@@ -141,6 +141,15 @@ void fs_mark_kernel_cached(hdb_fs *fs, uint64_t ino)
 	hdb_itable_unlock(fs->itab);
 }
 
+bool fs_unsettled(hdb_fs *fs, uint64_t ino)
+{
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, ino);
+	bool r = i && i->ndirty;
+	hdb_itable_unlock(fs->itab);
+	return r;
+}
+
 void fs_content_changed(hdb_fs *fs, uint64_t ino)
 {
 	hdb_itable_lock(fs->itab);
@@ -614,6 +623,7 @@ int hdb_fs_new(hdb_db *db, const hdb_fs_opts *o, hdb_fs **out)
 	fs->mounted_at = hdb_fs_now();
 	pthread_mutex_init(&fs->commit_mu, NULL);
 	pthread_mutex_init(&fs->handles_mu, NULL);
+	pthread_cond_init(&fs->readers_gone, NULL);
 	fs->files.prev = fs->files.next = &fs->files;
 	fs->dirs.prev = fs->dirs.next = &fs->dirs;
 	int rc = hdb_itable_new(&fs->itab);
@@ -655,6 +665,7 @@ void hdb_fs_free(hdb_fs *fs)
 	hdb_itable_free(fs->itab);
 	pthread_mutex_destroy(&fs->commit_mu);
 	pthread_mutex_destroy(&fs->handles_mu);
+	pthread_cond_destroy(&fs->readers_gone);
 	free(fs);
 }
 

@@ -168,7 +168,8 @@ static int add_stored(struct fill *f, const char *name, size_t nlen, const hdb_f
 	else
 		hdb_fs_attr_to_stat(a, &e.attr);
 	e.ino = a->ino;
-	e.attr_timeout = e.entry_timeout = FS_STORED_TIMEOUT;
+	e.entry_timeout = FS_STORED_TIMEOUT;
+	e.attr_timeout = i && i->ndirty ? 0 : FS_STORED_TIMEOUT; /* see fs_file_getattr */
 	if (add(f, name, &e, off))
 		rc = hdb_itable_ref(fs->itab, f->dh->ino, name, nlen, a, 1, NULL);
 	hdb_itable_unlock(fs->itab);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -64,37 +65,117 @@ static bool same_process(int opener, int closer)
 	return tc == opener || (to && tc == to);
 }
 
-/* Updates the table after a change to fh's buffer: the kernel and other
- * stat() callers see the size a writer has produced. */
+/* Updates the table after a change to fh's buffer: the inode's times move
+ * on, and fh's size is what its own process sees (fs_file_getattr).
+ * REQUIRES fh->mu. */
 static void note_buffer_change(hdb_fs *fs, fs_fh *fh)
 {
 	hdb_fs_ts now = hdb_fs_now();
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
 	if (i) {
-		if (!fh->dirty)
+		if (!fh->listed) {
 			i->ndirty++;
-		i->attr.size = fh->buf.len;
+			fh->wnext = i->writers;
+			i->writers = fh;
+			fh->listed = true;
+		}
+		fh->vsize = fh->buf.len;
 		i->attr.mtime = i->attr.ctime = now;
 	}
 	hdb_itable_unlock(fs->itab);
 	fh->dirty = true;
 }
 
+/* Takes fh off its inode's writers.  Returns whether it was on the list:
+ * then the kernel may hold fh's size for the inode.  REQUIRES the itab
+ * lock, and fh->mu or the last reference to fh. */
+static bool unlist_writer(hdb_inode *i, fs_fh *fh)
+{
+	if (!fh->listed)
+		return false;
+	fh->listed = false;
+	if (!i)
+		return true;
+	i->ndirty--;
+	for (fs_fh **p = &i->writers; *p; p = &(*p)->wnext) {
+		if (*p == fh) {
+			*p = fh->wnext;
+			break;
+		}
+	}
+	return true;
+}
+
+/* Takes reader fh off i's page-cache readers; true if it was on the list.
+ * REQUIRES the itab lock. */
+static bool unlist_reader(hdb_inode *i, fs_fh *fh)
+{
+	for (fs_fh **p = &i->readers; *p; p = &(*p)->rnext) {
+		if (*p == fh) {
+			*p = fh->rnext;
+			fh->cached_reader = false;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Drops fh's uncommitted changes.  Returns whether the kernel's cached size
  * may now be wrong (the caller then invalidates it, unlocked). */
 static bool discard(hdb_fs *fs, fs_fh *fh)
 {
-	bool stale = false;
 	hdb_itable_lock(fs->itab);
-	hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
-	if (i && fh->dirty && i->ndirty && !--i->ndirty && i->attr.size != i->dsize) {
-		i->attr.size = i->dsize;
-		stale = true;
-	}
+	bool stale = unlist_writer(hdb_itable_get(fs->itab, fh->ino), fh);
 	hdb_itable_unlock(fs->itab);
 	fh->dirty = false;
 	return stale;
+}
+
+bool fs_file_unborn(hdb_fs *fs, uint64_t ino, int pid)
+{
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, ino);
+	int creator = i && i->pending ? i->creator : 0;
+	hdb_itable_unlock(fs->itab);
+	if (!creator || !pid || creator == pid)
+		return false;
+	int tgid = tgid_of(pid);
+	return tgid && tgid != creator && tgid != tgid_of(creator);
+}
+
+int fs_file_getattr(hdb_fs *fs, uint64_t ino, const fs_fh *fh, int pid, struct stat *out, bool *unsettled)
+{
+	int tgid = 0;
+	for (int pass = 0;; pass++) {
+		hdb_itable_lock(fs->itab);
+		hdb_inode *i = hdb_itable_get(fs->itab, ino);
+		if (!i) {
+			hdb_itable_unlock(fs->itab);
+			return -ENOENT;
+		}
+		hdb_fs_stat(i, out);
+		*unsettled = i->ndirty > 0;
+		const fs_fh *w = NULL;
+		bool ask_proc = false;
+		if (fh && fh->kind == FS_FH_FILE) {
+			w = fh->listed ? fh : NULL;
+		} else if (pid) {
+			for (w = i->writers; w && w->opener != pid && (!tgid || w->opener != tgid); w = w->wnext)
+				;
+			ask_proc = !w && i->writers && pass == 0;
+		}
+		if (w)
+			out->st_size = (off_t)w->vsize;
+		hdb_itable_unlock(fs->itab);
+		/* A thread of a writer's process that is not the opener: match
+		 * by thread group (read outside the lock). */
+		if (!ask_proc)
+			return 0;
+		tgid = tgid_of(pid);
+		if (!tgid || tgid == pid)
+			return 0;
+	}
 }
 
 static uint64_t content_gen(hdb_fs *fs, uint64_t ino)
@@ -123,46 +204,112 @@ static int load_committed(hdb_fs *fs, fs_fh *fh)
 	return 0;
 }
 
-int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, fs_fh **out)
+/* Whether a page-cache reader of i was opened by another process than
+ * pid's (thread pid, thread group tgid: 0 if unknown).  REQUIRES the itab
+ * lock. */
+static bool foreign_reader(const hdb_inode *i, int pid, int tgid)
+{
+	for (const fs_fh *r = i->readers; r; r = r->rnext)
+		if (!pid || (r->opener != pid && r->opener != tgid))
+			return true;
+	return false;
+}
+
+/* A rewrite in place is starting (fs_file_open): waits until no other
+ * process holds ino open through the page cache, or the wait has lasted
+ * FS_REWRITE_WAIT_MS.  New readers bypass the cache meanwhile (nrewrite
+ * is already counted), so the wait ends as soon as the current ones
+ * close, which for cat, grep or jq is a moment. */
+static void wait_for_cached_readers(hdb_fs *fs, uint64_t ino, int pid)
+{
+	struct timespec deadline;
+	int tgid = pid;
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, ino);
+	bool wait = i && foreign_reader(i, pid, tgid);
+	hdb_itable_unlock(fs->itab);
+	if (!wait)
+		return;
+	tgid = pid ? tgid_of(pid) : 0; /* outside the lock: reads /proc */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += FS_REWRITE_WAIT_MS / 1000;
+	deadline.tv_nsec += (long)(FS_REWRITE_WAIT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	hdb_itable_lock(fs->itab);
+	for (;;) {
+		i = hdb_itable_get(fs->itab, ino);
+		if (!i || !foreign_reader(i, pid, tgid))
+			break;
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (now.tv_sec > deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+			FS_COUNT(fs, rewrite_waits_expired);
+			break;
+		}
+		hdb_itable_wait(fs->itab, &fs->readers_gone, &deadline);
+	}
+	hdb_itable_unlock(fs->itab);
+}
+
+int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, int pid, fs_fh **out)
 {
 	bool trunc = flags & O_TRUNC;
 	bool writable = (flags & O_ACCMODE) != O_RDONLY || trunc;
 	if (writable && fs->opt.read_only)
 		return -EROFS;
-	hdb_itable_lock(fs->itab);
-	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	int rc = !i ? -ENOENT : S_ISDIR(i->attr.mode) ? -EISDIR : !S_ISREG(i->attr.mode) ? -EINVAL : 0;
-	uint64_t dsize = i ? i->dsize : 0;
-	hdb_itable_unlock(fs->itab);
-	if (rc)
-		return rc;
-
 	fs_fh *fh = calloc(1, sizeof(*fh));
 	if (!fh)
 		return -ENOMEM;
 	fh->kind = FS_FH_FILE;
 	fh->ino = ino;
+	fh->opener = pid;
 	fh->writable = writable;
 	fh->append = flags & O_APPEND;
 	fh->created = created;
+	fh->rewriter = writable && !created;
 	hdb_wbuf_init(&fh->buf);
 	pthread_mutex_init(&fh->mu, NULL);
+
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, ino);
+	int rc = !i ? -ENOENT : S_ISDIR(i->attr.mode) ? -EISDIR : !S_ISREG(i->attr.mode) ? -EINVAL : 0;
+	uint64_t dsize = 0;
+	if (!rc) {
+		dsize = i->dsize;
+		i->nopen++;
+		if (fh->rewriter)
+			i->nrewrite++;
+		fh->uncached = !writable && (i->ndirty || i->nrewrite);
+		if (!writable && !fh->uncached) {
+			fh->rnext = i->readers;
+			i->readers = fh;
+			fh->cached_reader = true;
+		}
+	}
+	hdb_itable_unlock(fs->itab);
+	if (rc) {
+		pthread_mutex_destroy(&fh->mu);
+		free(fh);
+		return rc;
+	}
+	fs_handle_add(fs, &fs->files, &fh->link);
+	if (fh->rewriter)
+		wait_for_cached_readers(fs, ino, pid);
 	if (!created && !trunc) {
 		rc = load_committed(fs, fh);
 		if (rc) {
-			pthread_mutex_destroy(&fh->mu);
-			free(fh);
+			fs_file_release(fs, fh);
 			return rc;
 		}
 	}
-	hdb_itable_lock(fs->itab);
-	i = hdb_itable_get(fs->itab, ino);
-	if (i)
-		i->nopen++;
-	hdb_itable_unlock(fs->itab);
-	if (trunc && writable && dsize)
+	if (trunc && writable && dsize) {
+		pthread_mutex_lock(&fh->mu);
 		note_buffer_change(fs, fh);
-	fs_handle_add(fs, &fs->files, &fh->link);
+		pthread_mutex_unlock(&fh->mu);
+	}
 	*out = fh;
 	return 0;
 }
@@ -220,9 +367,10 @@ int fs_file_open_virtual(hdb_fs *fs, uint64_t ino, int flags, fs_fh **out)
 int fs_file_read(hdb_fs *fs, fs_fh *fh, uint64_t off, size_t size, void **buf, size_t *n)
 {
 	pthread_mutex_lock(&fh->mu);
-	/* A reader serves the committed version, not the one of its open: the
-	 * kernel fills one page cache per inode from every handle's reads. */
-	if (fh->kind == FS_FH_FILE && !fh->writable && fh->gen != content_gen(fs, fh->ino)) {
+	/* A page-cache reader serves the committed version, not the one of its
+	 * open: the kernel fills one page cache per inode from every handle's
+	 * reads.  A reader without the page cache keeps its open's version. */
+	if (fh->kind == FS_FH_FILE && !fh->writable && !fh->uncached && fh->gen != content_gen(fs, fh->ino)) {
 		int rc = load_committed(fs, fh);
 		if (rc) {
 			pthread_mutex_unlock(&fh->mu);
@@ -416,9 +564,7 @@ static int commit_write(hdb_fs *fs, fs_fh *fh, const char *name)
 		return rc;
 	FS_COUNT(fs, commits);
 	hdb_itable_lock(fs->itab);
-	hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
-	if (i && fh->dirty && i->ndirty)
-		i->ndirty--;
+	unlist_writer(hdb_itable_get(fs->itab, fh->ino), fh);
 	hdb_itable_unlock(fs->itab);
 	fh->dirty = false;
 	fh->created = false;
@@ -503,8 +649,13 @@ void fs_file_release(hdb_fs *fs, fs_fh *fh)
 		bool orphan = false;
 		hdb_itable_lock(fs->itab);
 		hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
+		unlist_writer(i, fh); /* normally done by the commit or discard */
 		if (i) {
 			i->nopen--;
+			if (fh->rewriter)
+				i->nrewrite--;
+			if (fh->cached_reader && unlist_reader(i, fh))
+				pthread_cond_broadcast(&fs->readers_gone);
 			orphan = hdb_itable_drop_unused(fs->itab, i);
 		}
 		hdb_itable_unlock(fs->itab);

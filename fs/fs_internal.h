@@ -15,9 +15,10 @@
  *   An open handle's own mutex (fs_fh.mu) is taken before commit_mu.
  *
  * Invariants: fs->sb is what the engine's superblock holds; for every
- * inode in the table, attr is its entry's value except that attr.size may
- * follow an uncommitted buffer (ndirty > 0), and dsize is its committed
- * content length.
+ * inode in the table, attr is its entry's value (mtime and ctime may be
+ * ahead while writes are buffered) and attr.size of a file is dsize, its
+ * committed content length.  An uncommitted buffer's size is seen only by
+ * the process that writes it (fs_file_getattr).
  */
 #ifndef HDB_FS_INTERNAL_H
 #define HDB_FS_INTERNAL_H
@@ -46,11 +47,14 @@ struct fuse_ctx;
 /* For virtual entries, and entries under virtual directories, whose
  * answers depend on other files. */
 #define FS_CACHE_TIMEOUT 1.0
+/* How long an in-place rewrite waits for page-cache readers to close. */
+#define FS_REWRITE_WAIT_MS 2000
 
 /* Operation counters reported in /.stats (relaxed atomics). */
 #define HDB_FS_COUNTERS(X)                                                                         \
 	X(lookups) X(getattrs) X(setattrs) X(creates) X(mkdirs) X(unlinks) X(rmdirs) X(renames)    \
-	X(symlinks) X(opens) X(reads) X(writes) X(commits) X(fsyncs) X(readdirs) X(json_errors)
+	X(symlinks) X(opens) X(reads) X(writes) X(commits) X(fsyncs) X(readdirs) X(json_errors)     \
+	X(rewrite_waits_expired)
 
 typedef struct hdb_fs_counters {
 #define X(name) atomic_uint_fast64_t name;
@@ -76,6 +80,8 @@ struct hdb_fs {
 	hdb_fs_counters cnt;
 	uint64_t started_ms;     /* CLOCK_MONOTONIC at hdb_fs_new */
 	hdb_fs_ts mounted_at;    /* CLOCK_REALTIME at hdb_fs_new */
+	pthread_cond_t readers_gone; /* signalled (itab lock held) when a page-cache
+	                                reader closes: see fs_file_open */
 	pthread_mutex_t handles_mu;
 	fs_hlink files;           /* open fs_fh; GUARDED_BY handles_mu */
 	fs_hlink dirs;            /* open fs_dh; GUARDED_BY handles_mu */
@@ -102,6 +108,19 @@ typedef struct fs_fh {
 	bool rejected;          /* buf failed validation (logged) and is unchanged since */
 	bool read_seen;         /* atime already considered for this open */
 	int opener;             /* thread id that opened it (fuse_ctx pid), 0 if unknown */
+	bool uncached;          /* a reader opened while the file was being
+	                           rewritten: served without the page cache
+	                           (direct_io) */
+	bool rewriter;          /* writable, not created by this open: counted
+	                           in the inode's nrewrite */
+	/* GUARDED_BY the itab lock: */
+	bool cached_reader;     /* on the inode's readers list */
+	struct fs_fh *rnext;    /* next on that list */
+	/* The writer's view, GUARDED_BY the itab lock (and changed only with
+	 * mu held too): */
+	bool listed;            /* on the inode's writers list, counted in ndirty */
+	uint64_t vsize;         /* buf.len as of the last change */
+	struct fs_fh *wnext;    /* next on the inode's writers list */
 } fs_fh;
 
 /* One engine batch plus the superblock it will carry (see commit_mu). */
@@ -146,6 +165,8 @@ void fs_mark_kernel_cached(hdb_fs *fs, uint64_t ino);
  * the kernel may hold are dropped, so the page cache (shared by every
  * handle of the inode) only ever holds the committed version. */
 void fs_content_changed(hdb_fs *fs, uint64_t ino);
+/* Whether some open handle holds uncommitted writes to ino. */
+bool fs_unsettled(hdb_fs *fs, uint64_t ino);
 void fs_notify_inval_inode(hdb_fs *fs, uint64_t ino);
 void fs_notify_inval_entry(hdb_fs *fs, uint64_t parent, const char *name, size_t nlen);
 
@@ -199,7 +220,7 @@ int fs_node_make(hdb_fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const 
                  const char *link, struct stat *out);
 int fs_node_unlink(hdb_fs *fs, uint64_t parent, const char *name, bool dir);
 int fs_node_rename(hdb_fs *fs, uint64_t p1, const char *n1, uint64_t p2, const char *n2, unsigned flags);
-int fs_node_setattr(hdb_fs *fs, uint64_t ino, const struct stat *st, int valid, fs_fh *fh, struct stat *out);
+int fs_node_setattr(hdb_fs *fs, uint64_t ino, const struct stat *st, int valid, fs_fh *fh);
 int fs_node_getattr(hdb_fs *fs, uint64_t ino, struct stat *out);
 int fs_node_readlink(hdb_fs *fs, uint64_t ino, char **target);
 /* Undoes the creation of a file whose first commit failed (see fs.h). */
@@ -211,12 +232,32 @@ int fs_node_finish_create(hdb_fs *fs, uint64_t ino);
 void fs_node_reap_orphan(hdb_fs *fs, uint64_t ino);
 
 /* fs_file.c: open files. */
-int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, fs_fh **out);
+/*
+ * Opens inode ino for process pid (its fuse ctx pid; 0 if unknown).
+ * Rewriting a file in place waits (up to FS_REWRITE_WAIT_MS) for the
+ * readers that other processes hold open through the page cache: the
+ * kernel shares one size and one page cache per inode, and a writer's
+ * O_TRUNC and writes change that size under them.  Readers that open while
+ * a rewrite is under way bypass the page cache.
+ */
+int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, int pid, fs_fh **out);
 /* A handle on a virtual file, its content generated now. */
 int fs_file_open_virtual(hdb_fs *fs, uint64_t ino, int flags, fs_fh **out);
 int fs_file_read(hdb_fs *fs, fs_fh *fh, uint64_t off, size_t size, void **buf, size_t *n);
 int fs_file_write(hdb_fs *fs, fs_fh *fh, uint64_t off, const void *p, size_t n);
 int fs_file_truncate(hdb_fs *fs, fs_fh *fh, uint64_t size);
+/* Whether ino is a document still being created (its first close has not
+ * come) by another process than pid's: it has no version to read yet. */
+bool fs_file_unborn(hdb_fs *fs, uint64_t ino, int pid);
+/*
+ * The attributes of inode ino as the requester sees them: through handle fh
+ * (NULL if none) or, without one, as process pid (0 if unknown).  A handle
+ * that holds uncommitted writes, and the process that opened it, see its
+ * buffer's size; everyone else sees the committed version, so a reader's
+ * page-cache reads are never cut to a half-written size.  *unsettled when
+ * some writer holds changes: the kernel must then not keep the answer.
+ */
+int fs_file_getattr(hdb_fs *fs, uint64_t ino, const fs_fh *fh, int pid, struct stat *out, bool *unsettled);
 /*
  * Commits fh's buffer if it has uncommitted changes (flush, fsync).  closer
  * is the closing thread's id (fuse_ctx pid), or 0 for fsync.  A close by

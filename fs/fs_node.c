@@ -239,6 +239,7 @@ int fs_node_make(hdb_fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const 
 	rc = hdb_itable_ref(fs->itab, parent, name, nlen, &a, 1, &i);
 	if (!rc) {
 		i->pending = pending;
+		i->creator = pending && ctx ? ctx->pid : 0;
 		hdb_fs_stat(i, out);
 	}
 	hdb_itable_unlock(fs->itab);
@@ -626,7 +627,7 @@ out_free:
 	return rc;
 }
 
-int fs_node_setattr(hdb_fs *fs, uint64_t ino, const struct stat *st, int valid, fs_fh *fh, struct stat *out)
+int fs_node_setattr(hdb_fs *fs, uint64_t ino, const struct stat *st, int valid, fs_fh *fh)
 {
 	if (fs->opt.read_only)
 		return -EROFS;
@@ -642,8 +643,6 @@ int fs_node_setattr(hdb_fs *fs, uint64_t ino, const struct stat *st, int valid, 
 	}
 	if (!rc && (path_trunc || (valid & SETATTR_FIELDS)))
 		rc = setattr_commit(fs, ino, st, valid, path_trunc);
-	if (!rc)
-		rc = fs_node_getattr(fs, ino, out);
 	return rc;
 }
 

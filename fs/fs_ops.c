@@ -42,12 +42,20 @@ static double timeout_for(uint64_t parent, uint64_t ino)
 	return parent >= HDB_FS_VIRT_INO || ino >= HDB_FS_VIRT_INO ? FS_CACHE_TIMEOUT : FS_STORED_TIMEOUT;
 }
 
-static void fill_entry(struct fuse_entry_param *e, const struct stat *st, uint64_t parent)
+/* How long the kernel may keep attributes: not at all while a writer
+ * holds changes (each process is told its own size, fs_file_getattr). */
+static double attr_timeout(hdb_fs *fs, uint64_t parent, uint64_t ino)
+{
+	return ino < HDB_FS_VIRT_INO && fs_unsettled(fs, ino) ? 0 : timeout_for(parent, ino);
+}
+
+static void fill_entry(hdb_fs *fs, struct fuse_entry_param *e, const struct stat *st, uint64_t parent)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = st->st_ino;
 	e->attr = *st;
-	e->attr_timeout = e->entry_timeout = timeout_for(parent, st->st_ino);
+	e->entry_timeout = timeout_for(parent, st->st_ino);
+	e->attr_timeout = attr_timeout(fs, parent, st->st_ino);
 }
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
@@ -83,7 +91,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_rc(req, rc);
 		return;
 	}
-	fill_entry(&e, &st, parent);
+	fill_entry(fs, &e, &st, parent);
 	fuse_reply_entry(req, &e);
 }
 
@@ -115,16 +123,17 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	hdb_fs *fs = fs_of(req);
 	struct stat st;
+	bool unsettled = false;
 	int rc = 0;
 	FS_COUNT(fs, getattrs);
 	if (hdb_vfile_is(ino))
 		hdb_vfile_stat(fs, ino, &st);
 	else
-		rc = fs_node_getattr(fs, ino, &st);
+		rc = fs_file_getattr(fs, ino, fh_of(fi), fuse_req_ctx(req)->pid, &st, &unsettled);
 	if (rc)
 		reply_rc(req, rc);
 	else
-		fuse_reply_attr(req, &st, timeout_for(0, ino));
+		fuse_reply_attr(req, &st, unsettled ? 0 : timeout_for(0, ino));
 }
 
 /* Virtual files take no attribute changes, except the truncation that a
@@ -143,13 +152,20 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 {
 	hdb_fs *fs = fs_of(req);
 	struct stat st;
+	bool unsettled = false;
 	FS_COUNT(fs, setattrs);
-	int rc = hdb_vfile_is(ino) ? vfile_setattr(fs, ino, to_set, &st)
-	                           : fs_node_setattr(fs, ino, attr, to_set, fh_of(fi), &st);
+	int rc;
+	if (hdb_vfile_is(ino)) {
+		rc = vfile_setattr(fs, ino, to_set, &st);
+	} else {
+		rc = fs_node_setattr(fs, ino, attr, to_set, fh_of(fi));
+		if (!rc)
+			rc = fs_file_getattr(fs, ino, fh_of(fi), fuse_req_ctx(req)->pid, &st, &unsettled);
+	}
 	if (rc)
 		reply_rc(req, rc);
 	else
-		fuse_reply_attr(req, &st, timeout_for(0, ino));
+		fuse_reply_attr(req, &st, unsettled ? 0 : timeout_for(0, ino));
 }
 
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -171,7 +187,7 @@ static void reply_made(fuse_req_t req, int rc, fuse_ino_t parent, const struct s
 		reply_rc(req, rc);
 		return;
 	}
-	fill_entry(&e, st, parent);
+	fill_entry(fs_of(req), &e, st, parent);
 	fuse_reply_entry(req, &e);
 }
 
@@ -238,12 +254,14 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 
 /* Sets up fi for a new handle.  Handles opened for writing bypass the page
  * cache: their reads must see their own buffer, and the shared cache must
- * keep the committed version for other readers. */
+ * keep the committed version for other readers.  So does a reader opened
+ * while a document is rewritten in place: the kernel's size for the inode
+ * may then be the writer's, and cached reads would stop there. */
 static void set_fi(fuse_req_t req, struct fuse_file_info *fi, fs_fh *fh)
 {
-	fh->opener = fuse_req_ctx(req)->pid;
 	fi->fh = (uint64_t)(uintptr_t)fh;
-	fi->direct_io = fh->kind != FS_FH_FILE || fh->writable;
+
+	fi->direct_io = fh->kind != FS_FH_FILE || fh->writable || fh->uncached;
 	/* Readers keep the page cache across opens; a commit of new content
 	 * invalidates it (fs_file.c), so a later open never reads old pages. */
 	fi->keep_cache = !fi->direct_io;
@@ -258,8 +276,14 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	hdb_fs *fs = fs_of(req);
 	fs_fh *fh;
 	FS_COUNT(fs, opens);
-	int rc = hdb_vfile_is(ino) ? fs_file_open_virtual(fs, ino, fi->flags, &fh)
-	                           : fs_file_open(fs, ino, fi->flags, false, &fh);
+	int pid = fuse_req_ctx(req)->pid;
+	int rc;
+	if (hdb_vfile_is(ino))
+		rc = fs_file_open_virtual(fs, ino, fi->flags, &fh);
+	else if ((fi->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY && fs_file_unborn(fs, ino, pid))
+		rc = -ENOENT; /* DESIGN.md: visible to other opens from its first close */
+	else
+		rc = fs_file_open(fs, ino, fi->flags, false, pid, &fh);
 	if (rc) {
 		reply_rc(req, rc);
 		return;
@@ -278,7 +302,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	FS_COUNT(fs, creates);
 	int rc = fs_node_make(fs, fuse_req_ctx(req), parent, name, S_IFREG | (mode & 07777), NULL, &st);
 	if (!rc) {
-		rc = fs_file_open(fs, st.st_ino, fi->flags & ~O_TRUNC, true, &fh);
+		rc = fs_file_open(fs, st.st_ino, fi->flags & ~O_TRUNC, true, fuse_req_ctx(req)->pid, &fh);
 		if (rc) {
 			hdb_itable_lock(fs->itab);
 			hdb_itable_forget(fs->itab, st.st_ino, 1);
@@ -289,7 +313,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		reply_rc(req, rc);
 		return;
 	}
-	fill_entry(&e, &st, parent);
+	fill_entry(fs, &e, &st, parent);
 	set_fi(req, fi, fh);
 	if (fuse_reply_create(req, &e, fi))
 		fs_file_release(fs, fh);

@@ -281,9 +281,7 @@ static void update_table(struct imp *im)
 			x->replaced = false; /* nothing to invalidate */
 			continue;
 		}
-		if (!i->ndirty)
-			i->attr.size = x->blen;
-		i->dsize = x->blen;
+		i->attr.size = i->dsize = x->blen;
 		i->pending = false;
 		i->attr.mtime = i->attr.ctime = hdb_fs_now();
 	}

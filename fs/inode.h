@@ -25,11 +25,14 @@
 #ifndef HDB_FS_INODE_H
 #define HDB_FS_INODE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "keys.h"
+
+struct fs_fh;
 
 typedef struct hdb_inode {
 	uint64_t ino;
@@ -39,10 +42,17 @@ typedef struct hdb_inode {
 	uint64_t nlookup;       /* lookups the kernel has not forgotten */
 	uint32_t nopen;         /* open file handles */
 	uint32_t ndirty;        /* open handles holding uncommitted writes */
+	struct fs_fh *writers;  /* those handles (fs_fh.wnext); the fs layer's */
+	struct fs_fh *readers;  /* open readers served from the page cache
+	                           (fs_fh.rnext) */
+	uint32_t nrewrite;      /* open handles writing it in place (not created
+	                           by them): new readers bypass the page cache */
 	bool unlinked;          /* entry removed while still referenced */
 	bool pinned;            /* never dropped (the root) */
 	bool pending;           /* a document created by an open that has not
 	                           finished: its 'P' record exists */
+	int creator;            /* pending: the creating thread (fuse ctx pid),
+	                           0 if unknown */
 	bool orphan;            /* unlinked while referenced: its content stays
 	                           (with an 'O' record) until it is dropped */
 	uint64_t cgen;          /* generation of the committed content: bumped
@@ -50,7 +60,7 @@ typedef struct hdb_inode {
 	bool kcached;           /* the kernel may hold this file's pages (a
 	                           keep_cache open): a content commit must
 	                           invalidate them */
-	hdb_fs_attr attr;       /* live attributes (size follows buffered writes) */
+	hdb_fs_attr attr;       /* live attributes; size is the committed size */
 	uint64_t dsize;         /* content length committed to the engine */
 	struct hdb_inode *next; /* hash chain */
 } hdb_inode;
@@ -63,6 +73,9 @@ void hdb_itable_free(hdb_itable *t);
 
 void hdb_itable_lock(hdb_itable *t);
 void hdb_itable_unlock(hdb_itable *t);
+/* With the lock held: waits on c (which is signalled with the lock held)
+ * until deadline (CLOCK_REALTIME); the lock is held again on return. */
+void hdb_itable_wait(hdb_itable *t, pthread_cond_t *c, const struct timespec *deadline);
 
 /* The inode numbered ino, or NULL. */
 hdb_inode *hdb_itable_get(hdb_itable *t, uint64_t ino);

@@ -1329,9 +1329,9 @@ static bool add_listed(fuse_req_t req, struct qh *h, size_t i, bool plus, char *
 			hdb_inode *in = hdb_itable_get(fs->itab, h->attrs[i].ino);
 			if (in)
 				hdb_fs_stat(in, &e.attr);
+			e.attr_timeout = in && in->ndirty ? 0 : FS_CACHE_TIMEOUT; /* see fs_file_getattr */
 			hdb_itable_unlock(fs->itab);
 			e.ino = h->attrs[i].ino;
-			e.attr_timeout = FS_CACHE_TIMEOUT;
 		}
 		need = fuse_add_direntry_plus(req, buf + *len, room, name, &e, off);
 	}

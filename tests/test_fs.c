@@ -91,7 +91,7 @@ static uint64_t make(hdb_fs *fs, uint64_t parent, const char *name, mode_t mode)
 static int put(hdb_fs *fs, uint64_t ino, bool created, int flags, const char *content)
 {
 	fs_fh *fh;
-	assert_int_equal(fs_file_open(fs, ino, flags, created, &fh), 0);
+	assert_int_equal(fs_file_open(fs, ino, flags, created, 0, &fh), 0);
 	assert_int_equal(fs_file_write(fs, fh, 0, content, strlen(content)), 0);
 	int rc = fs_file_commit(fs, fh, 0);
 	fs_file_release(fs, fh);
@@ -230,7 +230,7 @@ static void test_fs_invalid_new_document_is_removed(void **state)
 	struct env *e = *state;
 	uint64_t ino = make(e->fs, HDB_FS_ROOT_INO, "new.json", S_IFREG | 0644);
 	fs_fh *fh;
-	assert_int_equal(fs_file_open(e->fs, ino, O_WRONLY, true, &fh), 0);
+	assert_int_equal(fs_file_open(e->fs, ino, O_WRONLY, true, 0, &fh), 0);
 	assert_int_equal(fs_file_write(e->fs, fh, 0, "nope", 4), 0);
 	fs_file_release(e->fs, fh);
 	struct stat st;
@@ -243,7 +243,7 @@ static void test_fs_write_past_max_is_efbig_and_commits_nothing(void **state)
 	struct env *e = *state;
 	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "f.txt", "old");
 	fs_fh *fh;
-	assert_int_equal(fs_file_open(e->fs, ino, O_WRONLY, false, &fh), 0);
+	assert_int_equal(fs_file_open(e->fs, ino, O_WRONLY, false, 0, &fh), 0);
 	assert_int_equal(fs_file_write(e->fs, fh, 0, "new", 3), 0);
 	assert_int_equal(fs_file_write(e->fs, fh, e->fs->opt.max_doc_size, "x", 1), -EFBIG);
 	assert_int_equal(fs_file_commit(e->fs, fh, 0), -EFBIG);

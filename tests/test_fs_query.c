@@ -122,7 +122,7 @@ static void reopen(struct env *e)
 static int put(hdb_fs *fs, uint64_t ino, bool created, const char *content)
 {
 	fs_fh *fh;
-	assert_int_equal(fs_file_open(fs, ino, created ? O_WRONLY : O_WRONLY | O_TRUNC, created, &fh), 0);
+	assert_int_equal(fs_file_open(fs, ino, created ? O_WRONLY : O_WRONLY | O_TRUNC, created, 0, &fh), 0);
 	assert_int_equal(fs_file_write(fs, fh, 0, content, strlen(content)), 0);
 	int rc = fs_file_commit(fs, fh, 0);
 	fs_file_release(fs, fh);

@@ -747,6 +747,161 @@ static void test_overwrite_while_reader_open_next_open_reads_new(void **state)
 	assert_content(P(c, "v.json"), "{\"v\":2}");
 }
 
+/* A document of len bytes (len >= 8) whose bytes all depend on tag. */
+static void make_doc(char *out, size_t len, char tag)
+{
+	out[0] = '"';
+	memset(out + 1, tag, len - 2);
+	out[len - 1] = '"';
+}
+
+/* What a process other than the writer sees of path: its size by stat()
+ * and its content through fd (from offset 0) and through a new open.
+ * Returns 0 when all three are want[0..wlen), else a code saying which. */
+static int other_view_is(const char *path, int fd, const char *want, size_t wlen)
+{
+	char buf[8192];
+	struct stat st;
+	size_t len;
+
+	if (stat(path, &st) || (size_t)st.st_size != wlen)
+		return 1;
+	if (pread(fd, buf, sizeof(buf), 0) != (ssize_t)wlen || memcmp(buf, want, wlen))
+		return 2;
+	char *got = slurp(path, &len);
+	int rc = !got || len != wlen || memcmp(got, want, wlen) ? 3 : 0;
+	free(got);
+	return rc;
+}
+
+/* DESIGN.md: readers never see a half-written document.  A writer that
+ * rewrites a document in place (open with O_TRUNC, as cp does) changes
+ * nothing for other processes until it closes: a reader that had the file
+ * open, and one that opens it meanwhile, read the committed version whole;
+ * stat() from them gives its size, while the writer sees its own. */
+static void test_in_place_overwrite_is_invisible_to_other_processes_until_close(void **state)
+{
+	struct ctx *c = *state;
+	char old[3000], new[5000];
+	int go[2], ready[2], status;
+	struct stat st;
+	char b;
+
+	make_doc(old, sizeof(old), 'o');
+	make_doc(new, sizeof(new), 'n');
+	assert_ok(put_bytes(P(c, "v.json"), old, sizeof(old)));
+	const char *path = P(c, "v.json");
+	assert_ok(pipe(go));
+	assert_ok(pipe(ready));
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(go[1]);
+		close(ready[0]);
+		int fd = open(path, O_RDONLY);
+		char buf[8192];
+		if (fd < 0 || read(fd, buf, sizeof(buf)) != (ssize_t)sizeof(old)) /* cached by the kernel */
+			_exit(10);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
+			_exit(11);
+		int rc = other_view_is(path, fd, old, sizeof(old)); /* truncated, 100 bytes written */
+		if (!rc && (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1))
+			rc = 12;
+		if (!rc)
+			rc = 20 + other_view_is(path, fd, old, sizeof(old)); /* written past the old size */
+		if (rc == 20 && (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1))
+			rc = 13;
+		if (rc == 20)
+			rc = 30 + other_view_is(path, fd, new, sizeof(new)); /* closed */
+		_exit(rc == 30 ? 0 : rc);
+	}
+	close(go[0]);
+	close(ready[1]); /* a child that fails ends the reads below */
+	assert_int_equal(read(ready[0], &b, 1), 1);
+	int w = open(path, O_WRONLY | O_TRUNC);
+	assert_true(w >= 0);
+	assert_int_equal(write(w, new, 100), 100);
+	assert_ok(fstat(w, &st));
+	assert_int_equal(st.st_size, 100); /* the writer sees its own size */
+	assert_ok(stat(path, &st));
+	assert_int_equal(st.st_size, 100);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(read(ready[0], &b, 1), 1);
+	assert_int_equal(write(w, new + 100, sizeof(new) - 100), (ssize_t)sizeof(new) - 100);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(read(ready[0], &b, 1), 1);
+	assert_ok(close(w));
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(go[1]);
+	close(ready[0]);
+	assert_content_bytes(path, new, sizeof(new));
+}
+
+/* What a read-only open of path from a child process gives: 0 and the
+ * content in *want, or the errno. */
+static int child_open_errno(const char *path, const char *want)
+{
+	int status;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		size_t len;
+		char *got = slurp(path, &len);
+		if (!got)
+			_exit(errno);
+		_exit(want && (len != strlen(want) || memcmp(got, want, len)) ? 255 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* DESIGN.md: a new version becomes visible to other opens when the writer
+ * closes.  A document still being created has no version yet: another
+ * process's open finds none (ENOENT), though the name is listed; after the
+ * close it reads the whole document. */
+static void test_document_being_created_is_not_there_for_other_processes(void **state)
+{
+	struct ctx *c = *state;
+	struct stat st;
+	const char *path = P(c, "new.json");
+
+	int w = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(w >= 0);
+	assert_int_equal(write(w, "{\"a\":", 5), 5);
+	assert_int_equal(child_open_errno(path, NULL), ENOENT);
+	assert_ok(stat(path, &st));
+	int r = open(path, O_RDONLY); /* the creating process itself may look */
+	assert_true(r >= 0);
+	assert_ok(close(r));
+	assert_int_equal(write(w, "1}", 2), 2);
+	assert_ok(close(w));
+	assert_int_equal(child_open_errno(path, "{\"a\":1}"), 0);
+}
+
+/* A writer that gives its changes up (invalid JSON at close) leaves every
+ * process, itself included, with the committed version and its size. */
+static void test_abandoned_in_place_overwrite_restores_size(void **state)
+{
+	struct ctx *c = *state;
+	struct stat st;
+
+	assert_ok(put(P(c, "v.json"), "{\"kept\":true}"));
+	int w = open(P(c, "v.json"), O_WRONLY | O_TRUNC);
+	assert_true(w >= 0);
+	assert_int_equal(write(w, "{\"broken", 8), 8);
+	assert_ok(stat(P(c, "v.json"), &st));
+	assert_int_equal(st.st_size, 8);
+	assert_int_equal(close(w), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_ok(stat(P(c, "v.json"), &st));
+	assert_int_equal(st.st_size, 13);
+	assert_content(P(c, "v.json"), "{\"kept\":true}");
+}
+
 static void test_rename_replace_is_atomic_for_readers(void **state)
 {
 	struct ctx *c = *state;
@@ -1734,6 +1889,9 @@ int main(void)
 		T(test_rename_replaces_existing_target),
 		T(test_rename_replace_is_atomic_for_readers),
 		T(test_overwrite_while_reader_open_next_open_reads_new),
+		T(test_in_place_overwrite_is_invisible_to_other_processes_until_close),
+		T(test_abandoned_in_place_overwrite_restores_size),
+		T(test_document_being_created_is_not_there_for_other_processes),
 		T(test_open_fd_reads_old_version_after_rename_over),
 		T(test_open_fd_reads_after_unlink),
 		T(test_rename_noreplace_existing_eexist),
