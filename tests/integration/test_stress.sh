@@ -1,7 +1,7 @@
 #!/bin/bash
 # test_stress.sh HYBRIDDB
 #
-# Four worker processes on one mount for HDB_STRESS_SECONDS (default 45)
+# Four worker processes on one mount for HDB_STRESS_SECONDS (default 60, what `meson test` runs)
 # while a fifth forces `echo compact > MNT/.control` over and over.
 #
 # Model (no two processes race on one name):
@@ -26,7 +26,7 @@
 . "$(dirname "$0")/lib.sh"
 hdb_setup "${1:-}"
 
-DURATION=${HDB_STRESS_SECONDS:-45}
+DURATION=${HDB_STRESS_SECONDS:-60}
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || fail "HDB_STRESS_SECONDS must be a positive integer, got '$DURATION'"
 NPROC=4
 NNAMES=24
