@@ -607,6 +607,81 @@ def run_control(r):
                             % (label, before, engine_runs()))
 
 
+# --- the query namespace and JSON Lines -------------------------------------------------
+# qvfs.h: the reserved names of a collection cannot be removed, renamed or
+# changed; nothing is created inside a query directory; a name over 255
+# bytes is ENAMETOOLONG there as everywhere.  An .import is applied whole or
+# not at all (import.h).
+
+def sc(fn, *args):
+    """os.<fn>(*args) with the mount prefixed to every path ("/...")."""
+    real = [MNT + a if isinstance(a, bytes) and a.startswith(b'/') else a for a in args]
+    return lambda: call(fn, getattr(os, fn), *real)
+
+
+def imp(data):
+    return lambda: put_file(MNT + b'/c/.import', data, os.O_TRUNC)
+
+
+LONG = b'x' * 300
+W = b'/c/.where'
+IX = b'/c/.indexes'
+
+
+def namespace_rows():
+    return [
+        # label                                 operation                                           expected             undo
+        ('stat a 300-byte name',                sc('stat', b'/c/' + LONG),                          'ENAMETOOLONG',      None),
+        ('mkdir a 255-byte index',              sc('mkdir', IX + b'/' + b'f' * 255),                'ok',                sc('rmdir', IX + b'/' + b'f' * 255)),
+        ('mkdir an existing index',             sc('mkdir', IX + b'/age'),                          'EEXIST',            None),
+        ('mkdir an index named %',              sc('mkdir', IX + b'/%'),                            'EINVAL',            None),
+        ('rename an index',                     sc('rename', IX + b'/age', IX + b'/b'),             'EPERM',             None),
+        ('create in .indexes',                  lambda: create(MNT + IX + b'/f'),                   'EPERM',             None),
+        ('rmdir .where',                        sc('rmdir', W),                                     'EPERM',             None),
+        ('rmdir .indexes',                      sc('rmdir', IX),                                    'EPERM',             None),
+        ('unlink .where',                       sc('unlink', W),                                    'EISDIR',            None),
+        ('unlink .import',                      sc('unlink', b'/c/.import'),                        'EPERM',             None),
+        ('unlink .export.jsonl',                sc('unlink', b'/c/.export.jsonl'),                  'EPERM',             None),
+        ('rename .where away',                  sc('rename', W, b'/c/w'),                           'EPERM',             None),
+        ('rename .import away',                 sc('rename', b'/c/.import', b'/c/i'),               'EPERM',             None),
+        ('rename a collection onto .where',     sc('rename', b'/c/sub', W),                         'EPERM',             None),
+        ('rename a collection onto .import',    sc('rename', b'/c/sub', b'/c/.import'),             'ENOTDIR',           None),
+        ('chmod .where',                        sc('chmod', W, 0o777),                              'EPERM',             None),
+        ('chmod .export.jsonl',                 sc('chmod', b'/c/.export.jsonl', 0o666),            'EPERM',             None),
+        ('open .export.jsonl for writing',      open_for(b'/c/.export.jsonl', os.O_WRONLY),         'EACCES',            None),
+        ('truncate .export.jsonl',              sc('truncate', b'/c/.export.jsonl', 0),             'EACCES',            None),
+        ('open .import for reading',            open_for(b'/c/.import', os.O_RDONLY),               'EACCES',            None),
+        ('link onto .import',                   sc('link', EXISTING, b'/c/.import'),                'EEXIST',            None),
+        ('create in .where',                    lambda: create(MNT + W + b'/x.json'),               'EPERM',             None),
+        ('mkdir a condition that exists',       sc('mkdir', W + b'/age=1'),                         'EEXIST',            None),
+        ('mkdir in .where',                     sc('mkdir', W + b'/zz'),                            'EPERM',             None),
+        ('symlink in .where',                   sc('symlink', b'x', W + b'/l'),                     'EPERM',             None),
+        ('unlink through .where',               sc('unlink', W + b'/doc.json'),                     'EPERM',             None),
+        ('rename into .where',                  sc('rename', b'/c/mover.json', W + b'/m.json'),     'EPERM',             None),
+        ('rename out of .where',                sc('rename', W + b'/doc.json', b'/c/m.json'),       'EPERM',             None),
+        ('invalid JSON through .where',         lambda: overwrite(MNT + W + b'/doc.json', b'{bad'), 'EINVAL@close',      None),
+        ('import a line',                       imp(b'{"_id":"imp","a":1}\n'),                      'ok',                sc('unlink', b'/c/imp.json')),
+        ('import a good line, then junk',       imp(b'{"_id":"imp","a":1}\n{bad\n'),                'EINVAL@close',      None),
+        ('import a line that is an array',      imp(b'{"_id":"imp"}\n[1]\n'),                       'EINVAL@close',      None),
+        ('import _id ../x',                     imp(b'{"_id":"../x"}\n'),                            'EINVAL@close',      None),
+        ('import _id a/b',                      imp(b'{"_id":"a/b"}\n'),                             'EINVAL@close',      None),
+        ('import _id ""',                       imp(b'{"_id":""}\n'),                                'EINVAL@close',      None),
+        ('import _id of 260 bytes',             imp(b'{"_id":"' + b'i' * 260 + b'"}\n'),             'EINVAL@close',      None),
+        ('import _id with \\u0000',            imp(b'{"_id":"a\\u0000b"}\n'),                       'EINVAL@close',      None),
+        ('import _id 1.5',                      imp(b'{"_id":1.5}\n'),                               'EINVAL@close',      None),
+        ('import _id true',                     imp(b'{"_id":true}\n'),                              'EINVAL@close',      None),
+        ('import a lone surrogate',              imp(b'{"_id":"s","v":"\\ud800"}\n'),                 'EINVAL@close',      None),
+        ('import a BOM',                        imp(b'\xef\xbb\xbf{"_id":"b"}\n'),                   'EINVAL@close',      None),
+        ('import 100k levels deep',             lambda: imp(b'{"_id":"d","a":' + nest_arrays(DEEP) + b'}\n')(),
+                                                                                                    'EINVAL@close',      None),
+    ]
+
+
+def run_namespace(r):
+    for label, fn, expect, undo in namespace_rows():
+        r.check(label, fn, expect, undo=undo)
+
+
 # --- main -----------------------------------------------------------------------------
 
 def save(path, snap):
@@ -633,7 +708,7 @@ def main(argv):
         make_fixture()
         r = Runner()
         save(argv[4], r.base)
-        for group in (run_names, run_json, run_oversize, run_control):
+        for group in (run_names, run_json, run_oversize, run_control, run_namespace):
             group(r)
         return report('%d rows' % r.rows)
     if len(argv) == 4 and argv[1] == 'compare':
