@@ -632,6 +632,11 @@ def namespace_rows():
     return [
         # label                                 operation                                           expected             undo
         ('stat a 300-byte name',                sc('stat', b'/c/' + LONG),                          'ENAMETOOLONG',      None),
+        ('stat a 300-byte condition',           sc('stat', W + b'/' + LONG),                        'ENAMETOOLONG',      None),
+        ('stat a 300-byte name in a query',     sc('stat', W + b'/age>=0/' + LONG),                 'ENAMETOOLONG',      None),
+        ('stat a 300-byte index',               sc('stat', IX + b'/' + LONG),                       'ENAMETOOLONG',      None),
+        ('mkdir a 300-byte index',              sc('mkdir', IX + b'/' + LONG),                      'ENAMETOOLONG',      None),
+        ('rmdir a 300-byte index',              sc('rmdir', IX + b'/' + LONG),                      'ENAMETOOLONG',      None),
         ('mkdir a 255-byte index',              sc('mkdir', IX + b'/' + b'f' * 255),                'ok',                sc('rmdir', IX + b'/' + b'f' * 255)),
         ('mkdir an existing index',             sc('mkdir', IX + b'/age'),                          'EEXIST',            None),
         ('mkdir an index named %',              sc('mkdir', IX + b'/%'),                            'EINVAL',            None),
