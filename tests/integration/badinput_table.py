@@ -120,6 +120,12 @@ def pwrite_at(path, data, off):
         os.close(fd)
 
 
+def sc(fn, *args):
+    """os.<fn>(*args) with the mount prefixed to every path ("/...")."""
+    real = [MNT + a if isinstance(a, bytes) and a.startswith(b'/') else a for a in args]
+    return lambda: call(fn, getattr(os, fn), *real)
+
+
 # --- the snapshot --------------------------------------------------------------
 
 VIRTUAL_AT_ROOT = (b'.control', b'.stats')
@@ -469,6 +475,35 @@ def run_json(r):
                 json_verify(MNT + EXISTING, data), restore(MNT + EXISTING, DOC))
 
 
+# Content and files that reach the database by other calls than write.
+def other_rows():
+    return [
+        # label                                 operation                                           expected             undo
+        ('rename plain text onto a new .json',  sc('rename', b'/c/notes.txt', NEW),                 'EINVAL',            None),
+        ('rename plain text onto a document',   sc('rename', b'/c/notes.txt', EXISTING),            'EINVAL',            None),
+        ('truncate a document to 5 bytes',      sc('truncate', EXISTING, 5),                        'EINVAL',            None),
+        ('truncate a document to 0',            sc('truncate', EXISTING, 0),                        'EINVAL',            None),
+        ('extend a document with zeros',        sc('truncate', EXISTING, 100),                      'EINVAL',            None),
+        ('mknod a .json file',                  sc('mknod', NEW, 0o100644),                         'EINVAL',            None),
+        ('mkfifo',                              sc('mkfifo', b'/c/fifo'),                           'EPERM',             None),
+        ('hard link',                           sc('link', EXISTING, b'/c/hard.json'),              'EPERM',             None),
+        ('symlink to 4095 bytes',               sc('symlink', b't' * 4095, b'/c/l'),                'ok',                sc('unlink', b'/c/l')),
+        ('symlink to 4096 bytes',               sc('symlink', b't' * 4096, b'/c/l'),                'ENAMETOOLONG',      None),
+        ('symlink to nothing',                  sc('symlink', b'', b'/c/l'),                        'ENOENT',            None),
+        ('symlink to control bytes',            sc('symlink', b'\x01\xff', b'/c/l'),                'ok',                sc('unlink', b'/c/l')),
+    ]
+
+
+def run_rows(r, rows):
+    """Runs rows of (label, operation, expected, undo or None)."""
+    for label, fn, expect, undo in rows:
+        r.check(label, fn, expect, undo=undo)
+
+
+def run_other(r):
+    run_rows(r, other_rows())
+
+
 # --- oversize ------------------------------------------------------------------------
 # max_doc_size comes from the mount option; the write that crosses it fails
 # with EFBIG and nothing of that open is committed (fs.h).
@@ -613,12 +648,6 @@ def run_control(r):
 # bytes is ENAMETOOLONG there as everywhere.  An .import is applied whole or
 # not at all (import.h).
 
-def sc(fn, *args):
-    """os.<fn>(*args) with the mount prefixed to every path ("/...")."""
-    real = [MNT + a if isinstance(a, bytes) and a.startswith(b'/') else a for a in args]
-    return lambda: call(fn, getattr(os, fn), *real)
-
-
 def imp(data):
     return lambda: put_file(MNT + b'/c/.import', data, os.O_TRUNC)
 
@@ -683,8 +712,7 @@ def namespace_rows():
 
 
 def run_namespace(r):
-    for label, fn, expect, undo in namespace_rows():
-        r.check(label, fn, expect, undo=undo)
+    run_rows(r, namespace_rows())
 
 
 # --- main -----------------------------------------------------------------------------
@@ -713,7 +741,7 @@ def main(argv):
         make_fixture()
         r = Runner()
         save(argv[4], r.base)
-        for group in (run_names, run_json, run_oversize, run_control, run_namespace):
+        for group in (run_names, run_json, run_other, run_oversize, run_control, run_namespace):
             group(r)
         return report('%d rows' % r.rows)
     if len(argv) == 4 and argv[1] == 'compare':
