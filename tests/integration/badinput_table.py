@@ -63,11 +63,14 @@ def call(name, fn, *args):
 
 
 def write_all(fd, data):
-    """Writes everything, as a tool does, going on after a short write."""
+    """Writes everything, as a tool does, going on after a short write;
+    empty data is one write of 0 bytes."""
     view = memoryview(data)
-    while len(view):
+    while True:
         n = call('write', os.write, fd, view)
         view = view[n:]
+        if not len(view):
+            return
 
 
 def aligned(data):
