@@ -31,6 +31,9 @@
  *     JavaScript do.
  *   - Nesting of objects and arrays is limited to HDB_JSON_MAX_DEPTH levels;
  *     the first bracket past it is "nesting too deep".
+ *   - No extension of the grammar is accepted: comments, single quotes,
+ *     unquoted keys, trailing commas, NaN and Infinity are errors, as are
+ *     NUL bytes anywhere outside a \u0000 escape.
  *
  * Error offsets: err->offset is the byte offset of the first byte that can
  * not be accepted where it stands (for an ill-formed UTF-8 sequence, its

@@ -596,6 +596,10 @@ static void lookup_virtual(fuse_req_t req, uint64_t parent, const char *name)
 {
 	struct fs_qvfs *v = vfs_of(req);
 	struct qnode p;
+	if (strlen(name) > HDB_FS_NAME_MAX) {
+		reply_rc(req, -ENAMETOOLONG);
+		return;
+	}
 	int rc = get_node(v, parent, &p);
 	if (!rc) {
 		if (p.kind == QV_WHERE)
@@ -794,7 +798,9 @@ static void qv_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static int index_dir_field(const char *name, char *field)
 {
 	size_t len = strlen(name);
-	int flen = len <= HDB_FS_NAME_MAX ? hdb_q_unescape(name, len, field) : -EINVAL;
+	if (len > HDB_FS_NAME_MAX)
+		return -ENAMETOOLONG;
+	int flen = hdb_q_unescape(name, len, field);
 	if (flen <= 0)
 		return -EINVAL;
 	field[flen] = 0;

@@ -27,7 +27,8 @@
  *     of the collection is that document (ENOENT when it does not satisfy
  *     Q); any other name is a condition.  A malformed condition is ENOENT,
  *     and the daemon logs why (except for "*.json" names, which are
- *     taken for documents that are not there).
+ *     taken for documents that are not there).  A name over 255 bytes is
+ *     ENAMETOOLONG here too, in .indexes as well, as it is everywhere.
  *   - The kernel caches no name inside a query directory and no virtual
  *     name (entry timeout 0): every path resolution evaluates again.  A
  *     listing is the query's answer at opendir (a snapshot).

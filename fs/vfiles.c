@@ -172,6 +172,11 @@ int hdb_vfile_write(hdb_fs *fs, uint64_t ino, const char *buf, size_t n)
 		return -EACCES;
 	if (fs->opt.read_only)
 		return -EROFS;
+	if (n > HDB_VFILE_CONTROL_WRITE_MAX) {
+		hdb_fs_log(".control: a write of %zu bytes (at most %u): nothing run", n,
+			   HDB_VFILE_CONTROL_WRITE_MAX);
+		return -EINVAL;
+	}
 	/* Check every word first, so that a write with a bad one runs nothing. */
 	int rc = each_word(buf, n, check_word, fs);
 	return rc ? rc : each_word(buf, n, run_word, fs);

@@ -5,8 +5,12 @@
  *              a command, run before the write returns: "compact" (flush
  *              the MemTable and compact every level), "flush", "sync",
  *              "checkpoint" (flush, then sync).  An unknown command fails
- *              the write with EINVAL.  Reading it lists the commands, one
- *              per line.
+ *              the write with EINVAL, and then none of the write's
+ *              commands runs.  A write of more than
+ *              HDB_VFILE_CONTROL_WRITE_MAX bytes fails with EINVAL too:
+ *              the kernel splits a large write into requests, which would
+ *              cut a word in two or run the commands before a bad one.
+ *              Reading it lists the commands, one per line.
  *   /.stats    mode 0444: the JSON of hdb_fs_stats_json(), generated when
  *              the file is opened (reads of one handle are consistent).
  *              It reports size 0 and is opened with direct_io, so readers
@@ -30,6 +34,8 @@
 #include "wbuf.h"
 
 #define HDB_VFILE_CONTROL_INO 2u
+/* Longest write /.control accepts: one page, which the kernel never splits. */
+#define HDB_VFILE_CONTROL_WRITE_MAX 4096u
 #define HDB_VFILE_STATS_INO 3u
 
 /* The virtual file's inode for a root entry name, or 0. */

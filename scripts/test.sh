@@ -2,8 +2,9 @@
 # Sets up a Debian machine and runs every test of hybriddb: a libFuzzer run
 # of every parser, then unit tests, engine model/crash/corruption tests and
 # integration tests on a real FUSE mount, all under AddressSanitizer +
-# UndefinedBehaviorSanitizer with leak detection.  Ends with meson's summary
-# (Ok / Fail counts).
+# UndefinedBehaviorSanitizer with leak detection, after the engine's
+# threaded tests under ThreadSanitizer (scripts/tsan.sh).  Ends with
+# meson's summary (Ok / Fail counts).
 #
 #   scripts/test.sh [BUILD_DIR]       HDB_FUZZ_SECONDS=60: per fuzz target
 set -euo pipefail
@@ -33,6 +34,10 @@ ninja -C "$build"
 # Every parser of untrusted bytes is fuzzed for a while on each run (clang's
 # libFuzzer, its own build dir); a crash fails the run with its reproducer.
 scripts/fuzz.sh all "${HDB_FUZZ_SECONDS:-60}"
+
+# The engine's threaded tests under ThreadSanitizer (their own build dir,
+# build-tsan); any report fails the run.
+BUILD_DIR=build-tsan scripts/tsan.sh
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
