@@ -144,6 +144,12 @@ bool hdb_schema_needs_revalidation(const hdb_schema *old, const hdb_schema *new_
  */
 int hdb_schema_key_name(const hdb_schema *s, const void *doc, size_t len, char *out, size_t *outlen);
 
+/* The same from the key member's raw JSON value val[0..vlen) (quotes
+ * included for a string): 0, -ENOENT when s has no key, or -EINVAL; a
+ * static reason in *why either way. */
+int hdb_schema_key_name_of(const hdb_schema *s, const void *val, size_t vlen, char *out, size_t *outlen,
+			   const char **why);
+
 /* Appends the CSV header record ("\n"-terminated) of s to out: 0 or
  * -ENOMEM (nothing appended). */
 int hdb_schema_csv_header(const hdb_schema *s, hdb_wbuf *out);
