@@ -18,7 +18,10 @@
  *   - Every record has at least one field: a blank line is one empty
  *     unquoted field.  A blank last line (the input ends with "\n\n" or
  *     "\n\r\n", or is just "\n") is not a record.  Empty input has no
- *     records.
+ *     records.  So the one row CSV cannot carry back is a blank last row:
+ *     in a one-column table without key, a document lacking that column
+ *     exports as a blank line, which is read back as a document without
+ *     members anywhere but at the end of the file.
  *   - A record of more than HDB_CSV_MAX_FIELDS fields is refused.
  *   - Any bytes are accepted in fields (UTF-8 is checked where a field
  *     becomes a JSON string, in hdb_csv_import_row()).

@@ -457,6 +457,26 @@ static void test_csv_import_names_from_the_key(void **state)
 	assert_int_equal(strlen(name), 255);
 }
 
+/* Found by fuzz_schema: a one-column table's document without that column
+ * exports as a blank line, a document without members inside the file,
+ * and nothing as its last line. */
+static void test_csv_one_column_missing_value_is_a_blank_row(void **state)
+{
+	hdb_schema s = parse_schema("{\"columns\": {\"c\": \"string\"}}");
+	hdb_wbuf out;
+	hdb_wbuf_init(&out);
+	assert_int_equal(hdb_schema_csv_row(&s, "{\"x\": 1}", 8, &out), 0);
+	assert_int_equal(out.len, 1);
+	assert_int_equal(out.data[0], '\n');
+	hdb_wbuf_free(&out);
+	hdb_schema_free(&s);
+	char doc[64], name[HDB_SCHEMA_FILE_MAX];
+	hdb_schema_violation v;
+	assert_int_equal(import_one("{\"columns\": {\"c\": \"string\"}}", "c\n\nx\n", doc, sizeof(doc), name, &v), 0);
+	assert_string_equal(doc, "{}\n");
+	assert_records("c\n\n", "c");
+}
+
 /*
  * Round trip: generated documents, written with every kind of escape and
  * spacing, go through hdb_schema_csv_row into one CSV text; reading and
@@ -709,6 +729,7 @@ int main(void)
 		cmocka_unit_test(test_csv_import_booleans_arrays_objects),
 		cmocka_unit_test(test_csv_import_wrong_field_count),
 		cmocka_unit_test(test_csv_import_names_from_the_key),
+		cmocka_unit_test(test_csv_one_column_missing_value_is_a_blank_row),
 		cmocka_unit_test(test_csv_round_trip_of_generated_documents),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
