@@ -512,10 +512,11 @@ int hdb_schema_key_name(const hdb_schema *s, const void *doc, size_t len, char *
 	return hdb_schema_key_name_of(s, kv, kvl, out, outlen, &why);
 }
 
+/* Checks one member; *col gets its column, or -1. */
 static int check_member(const hdb_schema *s, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
-			bool *present, hdb_schema_violation *viol)
+			bool *present, ssize_t *col_out, hdb_schema_violation *viol)
 {
-	ssize_t c = member_column(s, k, kl);
+	ssize_t c = *col_out = member_column(s, k, kl);
 	char shown[256];
 	if (c < 0) {
 		if (s->additional)
@@ -558,10 +559,11 @@ int hdb_schema_check(const hdb_schema *s, const void *doc, size_t len, const cha
 	hdb_jw_iter it;
 	hdb_jw_iter_init(&it, obj, olen);
 	while (hdb_jw_iter_next(&it, &k, &kl, &v, &vl)) {
-		int rc = check_member(s, k, kl, v, vl, present, viol);
+		ssize_t c;
+		int rc = check_member(s, k, kl, v, vl, present, &c, viol);
 		if (rc)
 			return rc;
-		if (s->key >= 0 && member_column(s, k, kl) == s->key) {
+		if (s->key >= 0 && c == s->key) {
 			kv = v;
 			kvl = vl;
 		}
