@@ -57,6 +57,10 @@
  *     batch applied at close (EINVAL for a bad line, logged with line and
  *     byte; at most 512 MiB); export lines carry "_id", the file name
  *     without ".json", and skip documents that are not objects.
+ *   - Tables (tables.h, schema.h, csv.h): a collection whose .schema is
+ *     written checks every committed document against it (EINVAL, logged
+ *     as "<path>: column <c>: <reason>"), and answers for .export.csv and
+ *     .import.csv.
  *   - atime follows relatime (updated on the first read of an open when
  *     older than mtime/ctime or a day), or never with noatime.
  *
@@ -117,8 +121,9 @@ int hdb_fs_stats_json(hdb_fs *fs, char **json);
 
 /*
  * Checks the fs layer of a database: the superblock, every entry and
- * content key, that every entry's parent is a directory, and that the
- * counters match a recount.  report() is called once per problem; returns
+ * content key, that every entry's parent is a directory, that the
+ * counters match a recount, indexes, and that every schema belongs to a
+ * collection and every document of a table fits its schema.  report() is called once per problem; returns
  * 0 when sound, HDB_ECORRUPT when problems were reported, or another
  * negative code when the check could not run.
  */

@@ -1,7 +1,8 @@
 /*
  * fs_check.c — offline verification of the fs layer (`hybriddb check`):
  * the superblock, every entry and content key, the tree's shape, documents'
- * JSON, and the counters against a recount.
+ * JSON, the counters against a recount, indexes, and tables' documents
+ * against their schemas.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include "json.h"
 #include "keys.h"
 #include "qindex.h"
+#include "tables.h"
 
 struct node {
 	uint64_t ino, parent, size;
@@ -239,6 +241,12 @@ static void check_counts(struct checker *c)
 #undef CMP
 }
 
+static bool is_dir(void *ctx, uint64_t ino)
+{
+	struct node *n = find(ctx, ino);
+	return n && S_ISDIR(n->mode);
+}
+
 static int load_super(struct checker *c)
 {
 	void *v;
@@ -285,6 +293,8 @@ int hdb_fs_check(hdb_db *db, void (*report)(void *ctx, const char *what), void *
 	if (c.have_sb && c.sb.bytes != c.bytes)
 		problem(&c, "superblock counts %" PRIu64 " content bytes, found %" PRIu64, c.sb.bytes, c.bytes);
 	rc = fs_index_check(db, report, ctx, &c.problems);
+	if (!rc)
+		rc = fs_tables_check(db, is_dir, &c, report, ctx, &c.problems);
 	if (rc)
 		goto out;
 	/* An empty document is not reported: a crash between a create and its

@@ -17,6 +17,7 @@
 #include "fs_dir.h"
 #include "fs_internal.h"
 #include "qindex.h"
+#include "tables.h"
 #include "errors.h"
 
 void hdb_fs_opts_init(hdb_fs_opts *o)
@@ -640,6 +641,8 @@ int hdb_fs_new(hdb_db *db, const hdb_fs_opts *o, hdb_fs **out)
 		ri->pinned = true;
 	hdb_itable_unlock(fs->itab);
 	if (!rc)
+		rc = fs_tables_new(fs);
+	if (!rc)
 		rc = fs_query_new(fs);
 	if (rc)
 		goto fail;
@@ -662,6 +665,7 @@ void hdb_fs_free(hdb_fs *fs)
 	while ((l = first_handle(fs, &fs->dirs)))
 		fs_dir_release(fs, (fs_dh *)l);
 	fs_query_free(fs);
+	fs_tables_free(fs);
 	hdb_itable_free(fs->itab);
 	pthread_mutex_destroy(&fs->commit_mu);
 	pthread_mutex_destroy(&fs->handles_mu);
@@ -709,6 +713,7 @@ int hdb_fs_stats_json(hdb_fs *fs, char **json)
 #undef X
 	fprintf(f, "}");
 	fs_query_stats(fs, f);
+	fs_tables_stats(fs, f);
 	fprintf(f, ",\"engine\":%s}\n", engine);
 	free(engine);
 	if (fclose(f)) {

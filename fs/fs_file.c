@@ -14,6 +14,7 @@
 #include "json.h"
 #include "fs_internal.h"
 #include "qindex.h"
+#include "tables.h"
 #include "vfiles.h"
 
 int fs_file_validate(hdb_fs *fs, uint64_t parent, const char *name, const void *data, size_t len)
@@ -435,8 +436,10 @@ int fs_file_truncate(hdb_fs *fs, fs_fh *fh, uint64_t size)
 }
 
 /* REQUIRES commit_mu (inside t) and fh->mu.  Builds the batch that makes
- * fh's buffer the file's content.  *gone when the file was removed. */
-static int commit_build(hdb_fs *fs, fs_txn *t, fs_fh *fh, const char *checked_name, bool *gone)
+ * fh's buffer the file's content.  *gone when the file was removed.  The
+ * table check runs here, under commit_mu, so that it sees the schema the
+ * commit is made under (tables.h); quiet: do not log a violation. */
+static int commit_build(hdb_fs *fs, fs_txn *t, fs_fh *fh, const char *checked_name, bool quiet, bool *gone)
 {
 	fs_snap s;
 	*gone = fs_snap_inode(fs, fh->ino, &s) || s.unlinked;
@@ -448,11 +451,14 @@ static int commit_build(hdb_fs *fs, fs_txn *t, fs_fh *fh, const char *checked_na
 		if (rc)
 			return rc;
 	}
+	int rc = fs_table_check_locked(fs, s.parent, s.name, s.nlen, fh->buf.data, fh->buf.len, NULL, quiet);
+	if (rc)
+		return rc;
 	hdb_fs_attr a = s.attr;
 	a.size = fh->buf.len;
 	t->sb.bytes = (t->sb.bytes > s.dsize ? t->sb.bytes - s.dsize : 0) + a.size;
 	t->sb_dirty = a.size != s.dsize;
-	int rc = fs_index_on_commit(fs, t, s.parent, s.name, s.nlen, fh->ino, fh->buf.data, fh->buf.len);
+	rc = fs_index_on_commit(fs, t, s.parent, s.name, s.nlen, fh->ino, fh->buf.data, fh->buf.len);
 	if (!rc)
 		rc = fs_txn_put_data(t, fh->ino, fh->buf.data, fh->buf.len);
 	if (!rc)
@@ -549,14 +555,14 @@ static int check_buffer(hdb_fs *fs, fs_fh *fh, uint64_t parent, const char *name
 	return rc;
 }
 
-static int commit_write(hdb_fs *fs, fs_fh *fh, const char *name)
+static int commit_write(hdb_fs *fs, fs_fh *fh, const char *name, bool quiet)
 {
 	fs_txn t;
 	bool gone;
 	int rc = fs_txn_begin(fs, &t);
 	if (rc)
 		return rc;
-	rc = commit_build(fs, &t, fh, name, &gone);
+	rc = commit_build(fs, &t, fh, name, quiet, &gone);
 	if (!rc && !gone)
 		rc = fs_txn_write(fs, &t);
 	rc = fs_txn_end(fs, &t, rc, false);
@@ -610,7 +616,9 @@ static int commit_locked(hdb_fs *fs, fs_fh *fh, enum commit_mode mode, int close
 	if (rc && mode == COMMIT_LENIENT)
 		return 0;
 	if (!rc)
-		rc = commit_write(fs, fh, name);
+		rc = commit_write(fs, fh, name, mode == COMMIT_LENIENT);
+	if (rc == -EINVAL && mode == COMMIT_LENIENT)
+		return 0; /* quiet, and the opener's close checks again */
 	if (rc == -EINVAL)
 		fh->rejected = true;
 	if (rc && !more_to_come(mode, closer, fh->ino))

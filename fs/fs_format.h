@@ -18,6 +18,7 @@
  *   index def    'I' | coll ino u64 BE | field       (9 + 1..255 bytes)
  *   index entry  'X' | coll ino u64 BE | field | 0x00 | value | name
  *                                                   (empty value)
+ *   schema       'S' | coll ino u64 BE              (9 bytes)
  *
  *   The root directory (ino 1) has the entry 'E' | 0 | "" (parent 0, empty
  *   name).  No directory has ino 0, so the root's entry lies in no listing.
@@ -121,6 +122,31 @@
  *   writes version 2 into its superblock, so that a version-1 program,
  *   which would not maintain indexes, refuses it from then on.
  *
+ * Table schemas (format version 3)
+ * -------------------------------
+ *   A collection (directory) coll with a schema is a table (fs/tables.h).
+ *   Its 'S' key holds the schema exactly as written to <coll>/.schema (JSON,
+ *   fs/schema.h; at most FS_SCHEMA_MAX bytes).  The key is keyed by the
+ *   collection's inode, like the index keys, so renaming a table keeps its
+ *   schema and its listing range holds no schema.  Every document of coll
+ *   (a regular file named "*.json" directly in coll) whose content is not
+ *   empty fits the schema: the batch that stores a schema is written only
+ *   after every document was checked against it under commit_mu (unless
+ *   hdb_schema_needs_revalidation says the old schema implies the new),
+ *   and every later change of a document's content or name in coll is
+ *   checked under commit_mu before its batch is written.  Removing the
+ *   schema deletes the key; removing the collection (rmdir, or a rename
+ *   that replaces it) deletes it in the same batch.  A mount loads every
+ *   'S' key; one that does not parse is logged, and the documents of its
+ *   collection cannot be changed (EIO) until a new schema is written or the
+ *   schema removed.
+ *
+ *   New databases are version 3.  A version-1 or version-2 database is
+ *   read as it is; the batch that stores its first schema writes version 3
+ *   into its superblock, so that an older program, which would not enforce
+ *   schemas, refuses it from then on (and defining an index writes
+ *   version 2 only into a version-1 superblock).
+ *
  * Inode numbers
  * -------------
  *   1 is the root; 2..HDB_FS_FIRST_INO-1 are reserved for virtual files
@@ -137,7 +163,9 @@
 #include <stdint.h>
 
 #define HDB_FS_MAGIC 0x46424448u /* "HDBF" */
-#define HDB_FS_VERSION 2u /* 2: index keys 'I' and 'X' */
+#define HDB_FS_VERSION 3u /* 2: index keys 'I' and 'X'; 3: schema keys 'S' */
+#define HDB_FS_VERSION_INDEXES 2u /* the first version with index keys */
+#define HDB_FS_VERSION_TABLES 3u  /* the first version with schema keys */
 
 #define HDB_FS_KEY_SUPER "\0super"
 #define HDB_FS_KEY_SUPER_LEN 6
@@ -147,6 +175,7 @@
 #define HDB_FS_TAG_ORPHAN 'O'
 #define HDB_FS_TAG_INDEX 'I'
 #define HDB_FS_TAG_IENTRY 'X'
+#define HDB_FS_TAG_SCHEMA 'S'
 
 #define HDB_FS_NAME_MAX 255
 #define HDB_FS_KEY_PREFIX 9 /* tag + u64 */

@@ -86,6 +86,7 @@ struct hdb_fs {
 	fs_hlink files;           /* open fs_fh; GUARDED_BY handles_mu */
 	fs_hlink dirs;            /* open fs_dh; GUARDED_BY handles_mu */
 	struct fs_query *q;       /* queries and indexes (qindex.h); set up by hdb_fs_new */
+	struct fs_tables *tables; /* schemas of tables (tables.h); set up by hdb_fs_new */
 };
 
 /* An open file (or virtual file). */

@@ -19,6 +19,7 @@
 
 #include "fs_internal.h"
 #include "qindex.h"
+#include "tables.h"
 #include "vfiles.h"
 
 static uint64_t sub_sat(uint64_t a, uint64_t b)
@@ -282,6 +283,8 @@ int fs_node_unlink(hdb_fs *fs, uint64_t parent, const char *name, bool dir)
 	t.sb_dirty = true;
 	count_node(&t.sb, a.mode, name, nlen, l.dsize, -1);
 	rc = dir ? fs_index_on_rmdir(fs, &t, a.ino) : fs_index_on_unlink(fs, &t, parent, name, nlen, &a);
+	if (!rc && dir)
+		rc = fs_table_on_rmdir(fs, &t, a.ino);
 	if (!rc)
 		rc = fs_txn_del_entry(&t, parent, name, nlen);
 	if (!rc)
@@ -290,8 +293,10 @@ int fs_node_unlink(hdb_fs *fs, uint64_t parent, const char *name, bool dir)
 		rc = fs_txn_touch_dir(fs, &t, parent, hdb_fs_now());
 	if (!rc)
 		rc = fs_txn_write(fs, &t);
-	if (!rc && dir)
+	if (!rc && dir) {
 		fs_index_on_rmdir_done(fs, a.ino);
+		fs_table_on_rmdir_done(fs, a.ino);
+	}
 	if (!rc)
 		reap = mark_removed(fs, &a, &l);
 	rc = fs_txn_end(fs, &t, rc, false);
@@ -372,17 +377,46 @@ static void count_rename(hdb_fs_super *sb, const hdb_fs_attr *a, const char *fro
 		sb->docs++;
 }
 
+/* REQUIRES commit_mu.  A regular file a that takes the document name
+ * (to_parent, to) must fit to_parent's schema when it is a table (its
+ * committed content; an empty one is checked at its first commit). */
+static int moved_doc_fits(hdb_fs *fs, const hdb_fs_attr *a, uint64_t to_parent, const char *to, size_t tl)
+{
+	if (!S_ISREG(a->mode) || !hdb_fs_is_doc_name(to, tl) || !fs_table_exists(fs, to_parent))
+		return 0;
+	void *data;
+	size_t len;
+	int rc = fs_read_data(fs, a->ino, &data, &len);
+	if (rc)
+		return rc;
+	rc = fs_table_check_locked(fs, to_parent, to, tl, data, len, NULL, false);
+	free(data);
+	return rc;
+}
+
+/* REQUIRES commit_mu.  The schema checks of rename r (tables.h). */
+static int rename_fits(hdb_fs *fs, const struct rename_op *r)
+{
+	int rc = moved_doc_fits(fs, &r->src, r->p2, r->n2, r->l2);
+	if (!rc && r->have_dst && (r->flags & RENAME_EXCHANGE))
+		rc = moved_doc_fits(fs, &r->dst, r->p1, r->n1, r->l1);
+	return rc;
+}
+
 /* REQUIRES commit_mu.  Fills t with the batch of rename r. */
 static int rename_build(hdb_fs *fs, fs_txn *t, struct rename_op *r)
 {
 	hdb_fs_ts now = hdb_fs_now();
 	hdb_fs_attr disk;
+	int rc = rename_fits(fs, r);
+	if (rc)
+		return rc;
 	live_attr(fs, &r->src, &r->slive);
 	if (r->have_dst)
 		live_attr(fs, &r->dst, &r->dlive);
 	r->src.ctime = now;
 	attr_with_dsize(&disk, &r->src, r->slive.dsize);
-	int rc = fs_txn_put_entry(t, r->p2, r->n2, r->l2, &disk);
+	rc = fs_txn_put_entry(t, r->p2, r->n2, r->l2, &disk);
 	if (!rc && r->slive.pending)
 		rc = fs_txn_put_pending(t, r->src.ino, r->p2, r->n2, r->l2);
 	if (rc)
@@ -403,6 +437,8 @@ static int rename_build(hdb_fs *fs, fs_txn *t, struct rename_op *r)
 			count_node(&t->sb, r->dst.mode, r->n2, r->l2, r->dlive.dsize, -1);
 			rc = remove_content(t, &r->dst, &r->dlive);
 		}
+		if (!rc && r->have_dst && S_ISDIR(r->dst.mode))
+			rc = fs_table_on_rmdir(fs, t, r->dst.ino);
 	}
 	t->sb_dirty = true;
 	if (!rc)
@@ -464,6 +500,8 @@ int fs_node_rename(hdb_fs *fs, uint64_t p1, const char *n1, uint64_t p2, const c
 		hdb_itable_unlock(fs->itab);
 		if (r.have_dst && !(flags & RENAME_EXCHANGE))
 			reap = mark_removed(fs, &r.dst, &r.dlive);
+		if (r.have_dst && !(flags & RENAME_EXCHANGE) && S_ISDIR(r.dst.mode))
+			fs_table_on_rmdir_done(fs, r.dst.ino);
 	}
 	rc = fs_txn_end(fs, &t, rc, false);
 	if (reap)
@@ -607,7 +645,9 @@ static int setattr_commit(hdb_fs *fs, uint64_t ino, const struct stat *st, int v
 			s.attr.mtime = now;
 		s.attr.ctime = now;
 		mask |= FS_UPD_SIZE | FS_UPD_DSIZE | FS_UPD_MTIME | FS_UPD_CTIME;
-		rc = s.unlinked ? 0 : fs_index_on_commit(fs, &t, s.parent, s.name, s.nlen, ino, tr.data, tr.len);
+		rc = s.unlinked ? 0 : fs_table_check_locked(fs, s.parent, s.name, s.nlen, tr.data, tr.len, NULL, false);
+		if (!rc && !s.unlinked)
+			rc = fs_index_on_commit(fs, &t, s.parent, s.name, s.nlen, ino, tr.data, tr.len);
 		if (!rc)
 			rc = fs_txn_put_data(&t, ino, tr.data, tr.len);
 	}

@@ -1,18 +1,22 @@
 /*
- * import.c — JSON Lines into a collection, in one batch (see import.h).
+ * import.c — JSON Lines or CSV into a collection, in one batch (see
+ * import.h).  A reader per format turns the input into records (a name
+ * and a document); checking, sorting and applying them is shared.
  */
 #include "import.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "coding.h"
+#include "csv.h"
 #include "jsonl.h"
 #include "qindex.h"
 #include "qvfs.h"
-
+#include "tables.h"
 
 struct rec {
 	size_t line;
@@ -30,6 +34,7 @@ struct imp {
 	uint64_t coll;
 	const fs_import_opts *o;
 	fs_import_result *res;
+	fs_table *table;    /* the collection's schema when read, or NULL */
 	struct rec *recs;
 	size_t n, cap;
 	char *names;
@@ -39,6 +44,11 @@ struct imp {
 	size_t *order;      /* recs sorted by name, last line per name kept */
 	size_t norder;
 };
+
+static const char *what_of(const struct imp *im)
+{
+	return im->o->what ? im->o->what : "import";
+}
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -55,61 +65,189 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-static int add_rec(struct imp *im, const hdb_jsonl_rec *r, const uint8_t *buf, size_t len)
+/* Appends a record of line `line` named name[0..nlen) (with ".json"); the
+ * caller sets its body. */
+static int new_rec(struct imp *im, size_t line, const char *name, size_t nlen, struct rec **out)
 {
-	char id[HDB_JSONL_ID_MAX + 1];
-	size_t idlen = hdb_jsonl_id(r, id);
-	if (!idlen) {
-		hdb_jsonl_gen_id(id);
-		idlen = strlen(id);
-	}
 	int rc = grow((void **)&im->recs, &im->cap, im->n + 1, sizeof(*im->recs));
 	if (!rc)
-		rc = grow((void **)&im->names, &im->names_cap, im->names_len + idlen + 6, 1);
+		rc = grow((void **)&im->names, &im->names_cap, im->names_len + nlen + 1, 1);
 	if (rc)
 		return rc;
 	struct rec *x = &im->recs[im->n++];
-	*x = (struct rec){ .line = r->line, .name_off = im->names_len, .nlen = idlen + 5 };
-	memcpy(im->names + im->names_len, id, idlen);
-	memcpy(im->names + im->names_len + idlen, ".json", 6);
-	im->names_len += idlen + 6;
-	const uint8_t *after = r->obj + r->len;
-	if (!r->nids && after < (const uint8_t *)buf + len && *after == '\n') {
-		/* the line as it is, with its newline: no copy */
-		x->body = r->obj;
-		x->blen = r->len + 1;
-		return 0;
-	}
-	rc = grow((void **)&im->bodies, &im->bodies_cap, im->bodies_len + r->len + 1, 1);
-	if (rc)
-		return rc;
-	x->body_off = im->bodies_len;
-	x->blen = hdb_jsonl_body(r, im->bodies + im->bodies_len);
-	im->bodies_len += x->blen;
+	*x = (struct rec){ .line = line, .name_off = im->names_len, .nlen = nlen };
+	memcpy(im->names + im->names_len, name, nlen);
+	im->names[im->names_len + nlen] = 0;
+	im->names_len += nlen + 1;
+	*out = x;
 	return 0;
 }
 
-static int parse_all(struct imp *im, const uint8_t *buf, size_t len)
+/* A generated name: an id and ".json". */
+static size_t gen_name(char *name)
+{
+	hdb_jsonl_gen_id(name);
+	size_t n = strlen(name);
+	memcpy(name + n, ".json", 6);
+	return n + 5;
+}
+
+/* The name a table's key gives body, or a generated one. */
+static size_t name_of(const struct imp *im, const uint8_t *body, size_t blen, char *name)
+{
+	size_t nlen;
+	if (im->table && !im->table->broken && im->table->s.key >= 0 &&
+	    !hdb_schema_key_name(&im->table->s, body, blen, name, &nlen))
+		return nlen;
+	return gen_name(name);
+}
+
+static int add_jsonl(struct imp *im, const hdb_jsonl_rec *r, const uint8_t *buf, size_t len)
+{
+	const uint8_t *after = r->obj + r->len, *body;
+	size_t blen, off = 0;
+	if (!r->nids && after < buf + len && *after == '\n') {
+		/* the line as it is, with its newline: no copy */
+		body = r->obj;
+		blen = r->len + 1;
+	} else {
+		int rc = grow((void **)&im->bodies, &im->bodies_cap, im->bodies_len + r->len + 1, 1);
+		if (rc)
+			return rc;
+		off = im->bodies_len;
+		blen = hdb_jsonl_body(r, im->bodies + off);
+		im->bodies_len += blen;
+		body = NULL;
+	}
+	char name[HDB_SCHEMA_FILE_MAX];
+	size_t idlen = hdb_jsonl_id(r, name), nlen;
+	if (idlen) {
+		memcpy(name + idlen, ".json", 6);
+		nlen = idlen + 5;
+	} else {
+		nlen = name_of(im, body ? body : im->bodies + off, blen, name);
+	}
+	struct rec *x;
+	int rc = new_rec(im, r->line, name, nlen, &x);
+	if (rc)
+		return rc;
+	x->body = body;
+	x->blen = blen;
+	x->body_off = off;
+	return 0;
+}
+
+static void progress(struct imp *im, size_t pos, size_t len, size_t *next_report)
+{
+	if (im->o->progress && pos >= *next_report) {
+		im->o->progress(im->o->ctx, pos, len);
+		*next_report = pos + (len >> 7) + 1;
+	}
+}
+
+static int read_jsonl(struct imp *im, const uint8_t *buf, size_t len)
 {
 	size_t pos = 0, line = 0, next_report = 0;
 	hdb_jsonl_rec r;
 	hdb_jsonl_error err;
 	int rc;
 	while ((rc = hdb_jsonl_next(buf, len, &pos, &line, &r, &err)) == 1) {
-		rc = add_rec(im, &r, buf, len);
+		rc = add_jsonl(im, &r, buf, len);
 		if (rc)
 			return rc;
-		if (im->o->progress && pos >= next_report) {
-			im->o->progress(im->o->ctx, pos, len);
-			next_report = pos + (len >> 7) + 1;
-		}
+		progress(im, pos, len, &next_report);
 	}
 	if (rc == -EINVAL) {
 		im->res->err_line = err.line;
 		im->res->err_offset = err.offset;
-		hdb_fs_log("%s: line %zu, byte %zu: %s; nothing imported", im->o->what ? im->o->what : "import",
-		           err.line, err.offset, err.reason);
+		hdb_fs_log("%s: line %zu, byte %zu: %s; nothing imported", what_of(im), err.line, err.offset,
+		           err.reason);
 	}
+	return rc;
+}
+
+/* One CSV row (line `line`) converted into a record. */
+static int add_csv_row(struct imp *im, const hdb_csv_import *ci, const hdb_csv_field *f, size_t n, size_t line,
+                       hdb_wbuf *doc)
+{
+	char name[HDB_SCHEMA_FILE_MAX];
+	size_t nlen;
+	hdb_schema_violation v = { { 0 }, { 0 } };
+	doc->len = 0;
+	int rc = hdb_csv_import_row(ci, f, n, doc, name, &nlen, &v);
+	if (rc == -EINVAL) {
+		im->res->err_line = line;
+		if (v.column[0])
+			hdb_fs_log("%s: line %zu: column %s: %s; nothing imported", what_of(im), line, v.column,
+			           v.reason);
+		else
+			hdb_fs_log("%s: line %zu: %s; nothing imported", what_of(im), line, v.reason);
+	}
+	if (rc)
+		return rc;
+	if (!nlen)
+		nlen = gen_name(name);
+	rc = grow((void **)&im->bodies, &im->bodies_cap, im->bodies_len + doc->len, 1);
+	struct rec *x;
+	if (!rc)
+		rc = new_rec(im, line, name, nlen, &x);
+	if (rc)
+		return rc;
+	memcpy(im->bodies + im->bodies_len, doc->data, doc->len);
+	x->body_off = im->bodies_len;
+	x->blen = doc->len;
+	im->bodies_len += doc->len;
+	return 0;
+}
+
+static int read_csv(struct imp *im, const uint8_t *buf, size_t len)
+{
+	if (!im->table || im->table->broken) {
+		hdb_fs_log("%s: the collection %s; nothing imported", what_of(im),
+		           im->table ? "has a schema that does not parse" : "has no schema");
+		return im->table ? -EIO : -EINVAL;
+	}
+	hdb_csv_reader r;
+	hdb_csv_import ci = { 0 };
+	hdb_wbuf doc;
+	const hdb_csv_field *f;
+	size_t n, next_report = 0;
+	char err[200];
+	hdb_csv_reader_init(&r, buf, len);
+	hdb_wbuf_init(&doc);
+	int rc = hdb_csv_next(&r, &f, &n);
+	if (!rc) {
+		im->res->err_line = 1;
+		hdb_fs_log("%s: no header record; nothing imported", what_of(im));
+		rc = -EINVAL;
+	} else if (rc == 1) {
+		rc = hdb_csv_import_header(&ci, &im->table->s, f, n, err, sizeof(err));
+		if (rc == -EINVAL) {
+			im->res->err_line = hdb_csv_record_line(&r);
+			hdb_fs_log("%s: line %zu: header: %s; nothing imported", what_of(im), im->res->err_line, err);
+			goto out;
+		}
+		while (!rc && (rc = hdb_csv_next(&r, &f, &n)) == 1) {
+			rc = add_csv_row(im, &ci, f, n, hdb_csv_record_line(&r), &doc);
+			progress(im, r.pos, len, &next_report);
+		}
+	}
+	if (rc == -EINVAL && !im->res->err_line) {
+		im->res->err_line = r.line;
+		im->res->err_offset = r.offset;
+		hdb_fs_log("%s: line %zu, byte %zu: %s; nothing imported", what_of(im), r.line, r.offset,
+		           r.reason ? r.reason : "malformed record");
+	}
+out:
+	hdb_csv_import_free(&ci);
+	hdb_csv_reader_free(&r);
+	hdb_wbuf_free(&doc);
+	return rc;
+}
+
+static int read_all(struct imp *im, const uint8_t *buf, size_t len)
+{
+	int rc = im->o->format == FS_IMPORT_CSV ? read_csv(im, buf, len) : read_jsonl(im, buf, len);
 	if (!rc && im->o->progress)
 		im->o->progress(im->o->ctx, len, len);
 	return rc;
@@ -118,6 +256,24 @@ static int parse_all(struct imp *im, const uint8_t *buf, size_t len)
 static const uint8_t *body_of(const struct imp *im, const struct rec *x)
 {
 	return x->body ? x->body : im->bodies + x->body_off;
+}
+
+/* Checks every record against table t in input order: the first that
+ * does not fit fails the import (logged). */
+static int check_recs(struct imp *im, const fs_table *t)
+{
+	for (size_t i = 0; t && i < im->n; i++) {
+		const struct rec *x = &im->recs[i];
+		char what[1100];
+		snprintf(what, sizeof(what), "%s: line %zu", what_of(im), x->line);
+		int rc = fs_table_check_with(im->fs, t, im->names + x->name_off, x->nlen, body_of(im, x), x->blen,
+		                             what);
+		if (rc) {
+			im->res->err_line = x->line;
+			return rc;
+		}
+	}
+	return 0;
 }
 
 static int cmp_rec(const void *a, const void *b, void *ctx)
@@ -310,15 +466,21 @@ static int apply(struct imp *im)
 	int rc = fs_txn_begin(im->fs, &t);
 	if (rc)
 		return rc;
-	rc = build_batch(im, &t);
+	/* The schema the records were checked against may have changed. */
+	fs_table *now = fs_table_get(im->fs, im->coll);
+	if (now != im->table)
+		rc = check_recs(im, now);
+	fs_table_put(now);
+	if (!rc)
+		rc = build_batch(im, &t);
 	if (!rc)
 		rc = fs_txn_write(im->fs, &t);
 	if (!rc)
 		update_table(im);
 	rc = fs_txn_end(im->fs, &t, rc, false);
 	if (rc == -EFBIG)
-		hdb_fs_log("%s: %zu documents are more than one atomic batch holds; nothing imported",
-		           im->o->what ? im->o->what : "import", im->norder);
+		hdb_fs_log("%s: %zu documents are more than one atomic batch holds; nothing imported", what_of(im),
+		           im->norder);
 	if (!rc)
 		notify_kernel(im);
 	return rc;
@@ -331,13 +493,16 @@ int fs_import(hdb_fs *fs, uint64_t coll, const void *buf, size_t len, const fs_i
 	memset(res, 0, sizeof(*res));
 	if (fs->opt.read_only)
 		return -EROFS;
-	int rc = parse_all(&im, buf, len);
+	im.table = fs_table_get(fs, coll);
+	int rc = read_all(&im, buf, len);
+	if (!rc)
+		rc = check_recs(&im, im.table);
 	if (!rc)
 		rc = sort_recs(&im);
 	res->lines = im.n;
-	if (!rc && im.norder)
+	if (!rc && im.norder && !o->check_only)
 		rc = apply(&im);
-	if (!rc && fs->q) {
+	if (!rc && fs->q && !o->check_only) {
 		atomic_fetch_add(&fs->q->imports, 1);
 		atomic_fetch_add(&fs->q->imported, im.norder);
 	} else if (rc && fs->q) {
@@ -346,6 +511,7 @@ int fs_import(hdb_fs *fs, uint64_t coll, const void *buf, size_t len, const fs_i
 	if (rc) {
 		res->created = res->replaced = 0;
 	}
+	fs_table_put(im.table);
 	free(im.recs);
 	free(im.names);
 	free(im.bodies);

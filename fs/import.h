@@ -1,15 +1,34 @@
 /*
- * import.h — applying a JSON Lines import (jsonl.h) to a collection: every
- * line becomes a document (created, or replaced in place: same inode, new
- * content, like a write and close), all in ONE engine batch with the
- * superblock and the index entries, so an import is applied entirely or
- * not at all, and survives a crash exactly like a single close.
+ * import.h — applying an import to a collection: JSON Lines (jsonl.h), or
+ * CSV into a table (csv.h, tables.h).  Every record becomes a document
+ * (created, or replaced in place: same inode, new content, like a write
+ * and close), all in ONE engine batch with the superblock and the index
+ * entries, so an import is applied entirely or not at all, and survives a
+ * crash exactly like a single close.  Both formats share everything but
+ * the reading of records, which yields (name, document) pairs.
  *
  * Order: lines are applied by name; when several lines name the same
  * document the last line wins.  Every line is checked before anything is
  * written: the first bad line fails the whole import with -EINVAL, logged
  * with its line number and byte offset.  A name that exists as a
  * directory or a symbolic link is an error too (-EINVAL, logged).
+ *
+ * Tables: in a collection with a schema every document is checked against
+ * it (hdb_schema_check) after every record was read and before anything
+ * is written; the first record that does not fit fails the import with
+ * -EINVAL, logged with its line, document, column and reason.  The check
+ * is made again under commit_mu when the schema changed in between.  A
+ * JSON Lines record without `_id` in a table with a key is named from its
+ * key (when the key member gives a valid name; otherwise it gets an id and
+ * the check says what is wrong).
+ *
+ * CSV: the header and every row are converted by hdb_csv_import_header
+ * and hdb_csv_import_row under the table's schema; a malformed record, a
+ * bad header or a bad row fails the import with -EINVAL, logged with the
+ * record's line number (and column).  Documents are named from the key
+ * column, or get generated ids (hdb_jsonl_gen_id) when the table has no
+ * key.  Input with no record at all (no header) and an import of CSV into
+ * a collection that is no table: -EINVAL.
  *
  * Limits: the batch must fit the engine's atomic batch limit (1 GiB with
  * its keys); past it the import fails with -EFBIG and nothing is applied.
@@ -21,6 +40,7 @@
 #ifndef HDB_FS_IMPORT_H
 #define HDB_FS_IMPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,7 +49,14 @@
 
 #define FS_IMPORT_MAX ((uint64_t)512 << 20)
 
+enum fs_import_format {
+	FS_IMPORT_JSONL,    /* the default */
+	FS_IMPORT_CSV,
+};
+
 typedef struct fs_import_opts {
+	enum fs_import_format format;
+	bool check_only;    /* read and check every record, write nothing */
 	uint32_t uid, gid;  /* owner of new documents */
 	mode_t mode;        /* permission bits of new documents */
 	const char *what;   /* name for log lines, e.g. "/users/.import" */

@@ -51,23 +51,6 @@ static int resolve(hdb_fs *fs, const char *path, bool create, uint64_t *ino)
 	return 0;
 }
 
-/* Checks every line of data without applying any. */
-static int check_all(const void *data, size_t len, hdb_fs_import_stats *st)
-{
-	size_t pos = 0, line = 0;
-	hdb_jsonl_rec r;
-	hdb_jsonl_error err;
-	int rc;
-	while ((rc = hdb_jsonl_next(data, len, &pos, &line, &r, &err)) == 1)
-		;
-	if (rc == -EINVAL) {
-		st->err_line = err.line;
-		st->err_offset = err.offset;
-		hdb_fs_log("import: line %zu, byte %zu: %s; nothing imported", err.line, err.offset, err.reason);
-	}
-	return rc;
-}
-
 /* The end of the last whole line within data[from .. from + max). */
 static size_t chunk_end(const uint8_t *data, size_t len, size_t from, size_t max)
 {
@@ -91,6 +74,33 @@ static void chunk_progress(void *ctx, uint64_t done, uint64_t total)
 	p->fn(p->ctx, p->base + done, p->total);
 }
 
+/* Runs fs_import over data in chunks of whole lines that fit a batch. */
+static int import_chunks(hdb_fs *fs, uint64_t coll, const uint8_t *p, size_t len, fs_import_opts *o,
+                         struct progress *pr, hdb_fs_import_stats *st)
+{
+	int rc = 0;
+	size_t lines_before = 0;
+	for (size_t from = 0; !rc && from < len;) {
+		size_t to = chunk_end(p, len, from, FS_IMPORT_MAX);
+		fs_import_result res;
+		pr->base = from;
+		rc = fs_import(fs, coll, p + from, to - from, o, &res);
+		if (!o->check_only) {
+			st->lines += res.lines;
+			st->created += res.created;
+			st->replaced += res.replaced;
+		}
+		if (rc == -EINVAL && res.err_line) {
+			st->err_line = lines_before + res.err_line;
+			st->err_offset = from + res.err_offset;
+		}
+		for (const uint8_t *q = p + from; to < len && (q = memchr(q, '\n', (size_t)(p + to - q))); q++)
+			lines_before++;
+		from = to;
+	}
+	return rc;
+}
+
 int hdb_fs_import(hdb_fs *fs, const char *collection, const void *data, size_t len,
                   void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx, hdb_fs_import_stats *st)
 {
@@ -99,28 +109,21 @@ int hdb_fs_import(hdb_fs *fs, const char *collection, const void *data, size_t l
 	int rc = resolve(fs, collection, true, &coll);
 	if (rc)
 		return rc;
-	if (len > FS_IMPORT_MAX && (rc = check_all(data, len, st)))
-		return rc;
 	struct progress pr = { .fn = progress, .ctx = ctx, .total = len };
 	fs_import_opts o = {
 		.uid = fs->opt.owner_uid, .gid = fs->opt.owner_gid, .mode = 0644, .what = "import",
 		.progress = progress ? chunk_progress : NULL, .ctx = &pr,
 	};
-	const uint8_t *p = data;
-	for (size_t from = 0; !rc && from < len;) {
-		size_t to = chunk_end(p, len, from, FS_IMPORT_MAX);
-		fs_import_result res;
-		pr.base = from;
-		rc = fs_import(fs, coll, p + from, to - from, &o, &res);
-		st->lines += res.lines;
-		st->created += res.created;
-		st->replaced += res.replaced;
-		if (rc == -EINVAL && res.err_line) {
-			st->err_line = res.err_line;
-			st->err_offset = from + res.err_offset;
-		}
-		from = to;
+	/* More than one batch: every line is checked before any is applied. */
+	if (len > FS_IMPORT_MAX) {
+		o.check_only = true;
+		o.progress = NULL;
+		rc = import_chunks(fs, coll, data, len, &o, &pr, st);
+		o.check_only = false;
+		o.progress = progress ? chunk_progress : NULL;
 	}
+	if (!rc)
+		rc = import_chunks(fs, coll, data, len, &o, &pr, st);
 	return rc;
 }
 

@@ -477,8 +477,8 @@ static int define(hdb_fs *fs, uint64_t coll, const char *field, size_t flen, boo
 		rc = *dropping ? 0 : -EEXIST;
 		goto out;
 	}
-	if (t.sb.version < HDB_FS_VERSION) {
-		t.sb.version = HDB_FS_VERSION;
+	if (t.sb.version < HDB_FS_VERSION_INDEXES) {
+		t.sb.version = HDB_FS_VERSION_INDEXES;
 		t.sb_dirty = true;
 	}
 	rc = put_def(t.b, nd, HDB_FS_INDEX_BUILDING, NULL, 0);

@@ -26,13 +26,17 @@
 #include "qexec.h"
 #include "qindex.h"
 #include "query.h"
+#include "tables.h"
 
 #define QV_BUCKETS 4096
 #define QV_MAX_CONDS 128
 /* d_ino of listed index directories that have no node (no lookup yet). */
 #define QV_LIST_INO (HDB_FS_VIRT_INO | (UINT64_C(1) << 62))
 
-enum qv_kind { QV_WHERE, QV_COUNT, QV_EXPORT, QV_IMPORT, QV_INDEXES, QV_INDEX };
+enum qv_kind {
+	QV_WHERE, QV_COUNT, QV_EXPORT, QV_IMPORT, QV_INDEXES, QV_INDEX,
+	QV_SCHEMA, QV_EXPORT_CSV, QV_IMPORT_CSV, /* tables only */
+};
 
 static const struct {
 	const char *name;
@@ -42,6 +46,9 @@ static const struct {
 	{ ".indexes", QV_INDEXES },
 	{ ".export.jsonl", QV_EXPORT },
 	{ ".import", QV_IMPORT },
+	{ ".schema", QV_SCHEMA },
+	{ ".export.csv", QV_EXPORT_CSV },
+	{ ".import.csv", QV_IMPORT_CSV },
 };
 
 /* A chain of conditions (a query directory and its ancestors). */
@@ -73,14 +80,16 @@ struct qh {
 	pthread_mutex_t mu;      /* guards everything below */
 	uint64_t ino, coll, parent;
 	struct qspec *spec;
-	hdb_wbuf buf;            /* COUNT text, IMPORT data, EXPORT window */
-	/* EXPORT */
+	hdb_wbuf buf;            /* COUNT text, IMPORT data, EXPORT window,
+	                            SCHEMA content */
+	fs_table *table;         /* EXPORT_CSV: the schema it streams with */
+	/* EXPORT, EXPORT_CSV */
 	uint64_t base;           /* stream offset of buf.data[0] */
 	fs_qcur *cur;
 	const hdb_qcond *conds[QV_MAX_CONDS];
 	size_t n;
 	bool eof;
-	/* IMPORT */
+	/* IMPORT, IMPORT_CSV, SCHEMA */
 	bool dirty, failed;
 	bool append;             /* O_APPEND: writes go to the end (the size
 	                            the kernel knows is always 0) */
@@ -145,6 +154,36 @@ static int reserved_kind(const char *name)
 		if (!strcmp(reserved[i].name, name))
 			return (int)reserved[i].kind;
 	return -1;
+}
+
+static const char *kind_name(enum qv_kind k)
+{
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (reserved[i].kind == k)
+			return reserved[i].name;
+	return k == QV_COUNT ? ".count" : "query directory";
+}
+
+/* Files whose writes are buffered and applied at close. */
+static bool is_applied(enum qv_kind k)
+{
+	return k == QV_IMPORT || k == QV_IMPORT_CSV || k == QV_SCHEMA;
+}
+
+static uint64_t max_size(enum qv_kind k)
+{
+	return k == QV_SCHEMA ? FS_SCHEMA_MAX : FS_IMPORT_MAX;
+}
+
+static bool is_export(enum qv_kind k)
+{
+	return k == QV_EXPORT || k == QV_EXPORT_CSV;
+}
+
+/* Names that exist only in a collection with a schema. */
+static bool table_only(enum qv_kind k)
+{
+	return k == QV_SCHEMA || k == QV_EXPORT_CSV || k == QV_IMPORT_CSV;
 }
 
 /* ---- the node table ---- */
@@ -392,8 +431,8 @@ void fs_qvfs_free(hdb_fs *fs, struct fs_qvfs *v)
 		return;
 	while (v->handles.next != &v->handles) {
 		struct qh *h = v->handles.next;
-		if (h->kind == QV_IMPORT && h->dirty)
-			hdb_fs_log("an .import still open at shutdown was not applied");
+		if (is_applied(h->kind) && h->dirty)
+			hdb_fs_log("a %s still open at shutdown was not applied", kind_name(h->kind));
 		free_handle(v, h);
 	}
 	for (size_t b = 0; b < QV_BUCKETS; b++)
@@ -434,7 +473,10 @@ static mode_t kind_mode(enum qv_kind k, mode_t cm)
 		return S_IFDIR | (cm & 0777);
 	case QV_COUNT:
 	case QV_EXPORT:
+	case QV_EXPORT_CSV:
 		return S_IFREG | (cm & 0444);
+	case QV_SCHEMA:
+		return S_IFREG | (cm & 0666);
 	default:
 		return S_IFREG | (cm & 0222);
 	}
@@ -449,6 +491,11 @@ static void node_stat(hdb_fs *fs, const struct qnode *n, struct stat *st)
 	st->st_mode = kind_mode(n->kind, a.mode & 07777);
 	st->st_size = 0;
 	st->st_blocks = 0;
+	if (n->kind == QV_SCHEMA) {
+		fs_table *t = fs_table_get(fs, n->coll);
+		st->st_size = t ? (off_t)t->rawlen : 0;
+		fs_table_put(t);
+	}
 }
 
 static void reply_node(fuse_req_t req, const struct qnode *n)
@@ -536,11 +583,15 @@ static int lookup_in_where(fuse_req_t req, const struct qnode *p, const char *na
 {
 	hdb_fs *fs = fs_of(req);
 	struct fs_qvfs *v = vfs_of(req);
-	if (!strcmp(name, ".count") || !strcmp(name, ".export.jsonl")) {
+	bool csv = !strcmp(name, ".export.csv");
+	if (csv && !fs_table_exists(fs, p->coll))
+		return -ENOENT;
+	if (csv || !strcmp(name, ".count") || !strcmp(name, ".export.jsonl")) {
 		pthread_mutex_lock(&v->mu);
 		spec_ref(p->spec);
 		pthread_mutex_unlock(&v->mu);
-		struct qnode t = { .kind = name[1] == 'c' ? QV_COUNT : QV_EXPORT, .coll = p->coll, .spec = p->spec };
+		enum qv_kind kind = csv ? QV_EXPORT_CSV : name[1] == 'c' ? QV_COUNT : QV_EXPORT;
+		struct qnode t = { .kind = kind, .coll = p->coll, .spec = p->spec };
 		struct qnode *n = ref_node(v, p->ino, name, &t);
 		if (!n)
 			return -ENOMEM;
@@ -619,7 +670,7 @@ static void lookup_reserved(fuse_req_t req, uint64_t parent, const char *name, e
 {
 	bool gone;
 	hdb_fs_attr a = coll_attr(fs_of(req), parent, &gone);
-	if (gone) {
+	if (gone || (table_only(kind) && !fs_table_exists(fs_of(req), parent))) {
 		reply_rc(req, -ENOENT);
 		return;
 	}
@@ -707,15 +758,15 @@ static void qv_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	spec_put(vfs_of(req), n.spec);
 	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
 	                  FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
-	if (n.kind == QV_IMPORT && !(to_set & ~(FUSE_SET_ATTR_SIZE | times))) {
+	if (is_applied(n.kind) && !(to_set & ~(FUSE_SET_ATTR_SIZE | times))) {
 		struct qh *h = fi ? (struct qh *)(uintptr_t)fi->fh : NULL;
 		if (h && (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size >= 0) {
 			pthread_mutex_lock(&h->mu);
-			rc = hdb_wbuf_truncate(&h->buf, (uint64_t)attr->st_size, FS_IMPORT_MAX);
+			rc = hdb_wbuf_truncate(&h->buf, (uint64_t)attr->st_size, max_size(h->kind));
 			pthread_mutex_unlock(&h->mu);
 		}
 	} else {
-		rc = to_set & FUSE_SET_ATTR_SIZE && (n.kind == QV_COUNT || n.kind == QV_EXPORT) ? -EACCES : -EPERM;
+		rc = to_set & FUSE_SET_ATTR_SIZE && (n.kind == QV_COUNT || is_export(n.kind)) ? -EACCES : -EPERM;
 	}
 	if (rc)
 		reply_rc(req, rc);
@@ -762,6 +813,10 @@ static void qv_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 
 static void qv_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (!is_virt(parent) && parent != HDB_FS_ROOT_INO && !strcmp(name, ".schema")) {
+		reply_rc(req, fs_table_remove(fs_of(req), parent));
+		return;
+	}
 	int rc = refuse_change(parent, name);
 	if (rc)
 		reply_rc(req, rc);
@@ -786,8 +841,46 @@ static void qv_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		base->rename(req, parent, name, newparent, newname, flags);
 }
 
+static int open_file(fuse_req_t req, const struct qnode *n, int flags, struct qh **out);
+
+/* A create of .schema (any collection) or .import.csv (a table): the
+ * virtual file, opened for writing with nothing in its buffer. */
+static void create_reserved(fuse_req_t req, fuse_ino_t parent, const char *name, enum qv_kind kind,
+                            struct fuse_file_info *fi)
+{
+	bool gone;
+	coll_attr(fs_of(req), parent, &gone);
+	if (gone || (kind == QV_IMPORT_CSV && !fs_table_exists(fs_of(req), parent))) {
+		reply_rc(req, -ENOENT);
+		return;
+	}
+	struct qnode t = { .kind = kind, .coll = parent };
+	struct qnode *n = ref_node(vfs_of(req), parent, name, &t);
+	struct qh *h = NULL;
+	int rc = n ? open_file(req, n, fi->flags | O_TRUNC, &h) : -ENOMEM;
+	if (rc) {
+		if (n)
+			forget_node(vfs_of(req), n->ino, 1);
+		reply_rc(req, rc);
+		return;
+	}
+	struct fuse_entry_param e = { 0 };
+	node_stat(fs_of(req), n, &e.attr);
+	e.ino = n->ino;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	if (fuse_reply_create(req, &e, fi))
+		free_handle(vfs_of(req), h);
+}
+
 static void qv_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
+	int kind = is_virt(parent) || parent == HDB_FS_ROOT_INO ? -1 : reserved_kind(name);
+	if (kind == QV_SCHEMA || kind == QV_IMPORT_CSV) {
+		create_reserved(req, parent, name, (enum qv_kind)kind, fi);
+		return;
+	}
 	int rc = refuse_change(parent, name);
 	if (rc)
 		reply_rc(req, rc);
@@ -894,6 +987,7 @@ static void free_handle(struct fs_qvfs *v, struct qh *h)
 	h->next->prev = h->prev;
 	spec_unref(h->spec);
 	pthread_mutex_unlock(&v->mu);
+	fs_table_put(h->table);
 	fs_qcur_free(h->cur);
 	hdb_wbuf_free(&h->buf);
 	free(h->names);
@@ -932,15 +1026,51 @@ static int open_count(hdb_fs *fs, struct qh *h)
 	return hdb_wbuf_write(&h->buf, 0, text, (size_t)len, sizeof(text));
 }
 
+/* Starts (or starts over) an export's stream: a new snapshot, and for CSV
+ * the header. */
+static int export_start(hdb_fs *fs, struct qh *h)
+{
+	fs_qcur_free(h->cur);
+	h->cur = NULL;
+	h->buf.len = 0;
+	h->base = 0;
+	h->eof = false;
+	int rc = h->kind == QV_EXPORT_CSV ? hdb_schema_csv_header(&h->table->s, &h->buf) : 0;
+	return rc ? rc : fs_qcur_open(fs, h->coll, h->conds, h->n, FS_Q_DOCS, &h->cur);
+}
+
+/* The table a CSV file or .schema works with: -ENOENT when coll has no
+ * schema (any more), -EIO when it did not parse at mount. */
+static int take_table(hdb_fs *fs, struct qh *h)
+{
+	h->table = fs_table_get(fs, h->coll);
+	return !h->table ? -ENOENT : h->table->broken && h->kind != QV_SCHEMA ? -EIO : 0;
+}
+
+/* A .schema open: a writer without O_TRUNC (and every reader) starts from
+ * the stored schema, like a regular file. */
+static int open_schema(hdb_fs *fs, struct qh *h, bool writing, int flags)
+{
+	if (writing && (flags & O_TRUNC))
+		return 0;
+	int rc = take_table(fs, h);
+	if (!rc)
+		rc = hdb_wbuf_write(&h->buf, 0, h->table->raw, h->table->rawlen, FS_SCHEMA_MAX);
+	fs_table_put(h->table);
+	h->table = NULL;
+	return rc;
+}
+
 static int open_file(fuse_req_t req, const struct qnode *n, int flags, struct qh **out)
 {
 	hdb_fs *fs = fs_of(req);
 	bool writing = (flags & O_ACCMODE) != O_RDONLY;
 	if (n->kind == QV_WHERE || n->kind == QV_INDEXES || n->kind == QV_INDEX)
 		return -EISDIR;
-	if (n->kind == QV_IMPORT ? !writing : writing)
+	bool write_only = n->kind == QV_IMPORT || n->kind == QV_IMPORT_CSV;
+	if (n->kind != QV_SCHEMA && (write_only ? !writing : writing))
 		return -EACCES;
-	if (n->kind == QV_IMPORT && fs->opt.read_only)
+	if (writing && fs->opt.read_only)
 		return -EROFS;
 	struct qh *h = new_handle(fs->q->vfs, n);
 	if (!h)
@@ -948,10 +1078,16 @@ static int open_file(fuse_req_t req, const struct qnode *n, int flags, struct qh
 	int rc = 0;
 	if (n->kind == QV_COUNT) {
 		rc = open_count(fs, h);
-	} else if (n->kind == QV_EXPORT) {
-		rc = fs_qcur_open(fs, h->coll, h->conds, h->n, FS_Q_DOCS, &h->cur);
+	} else if (is_export(n->kind)) {
+		rc = n->kind == QV_EXPORT_CSV ? take_table(fs, h) : 0;
+		if (!rc)
+			rc = export_start(fs, h);
 		atomic_fetch_add(&fs->q->exports, 1);
 	} else {
+		if (n->kind == QV_IMPORT_CSV && !fs_table_exists(fs, n->coll))
+			rc = -ENOENT;
+		else if (n->kind == QV_SCHEMA)
+			rc = open_schema(fs, h, writing, flags);
 		const struct fuse_ctx *ctx = fuse_req_ctx(req);
 		h->opener = tgid_of(ctx->pid);
 		h->append = flags & O_APPEND;
@@ -1002,7 +1138,13 @@ static int export_fill(hdb_fs *fs, struct qh *h, uint64_t until)
 			h->eof = true;
 			break;
 		}
-		rc = hdb_jsonl_export_line(m.name, m.nlen - 5, m.doc, m.dlen, &h->buf);
+		if (h->kind == QV_EXPORT_CSV) {
+			rc = hdb_schema_csv_row(&h->table->s, m.doc, m.dlen, &h->buf);
+			if (rc == -EINVAL)
+				rc = 0; /* not an object: has no row */
+		} else {
+			rc = hdb_jsonl_export_line(m.name, m.nlen - 5, m.doc, m.dlen, &h->buf);
+		}
 		if (rc < 0)
 			return rc;
 	}
@@ -1014,12 +1156,7 @@ static int export_read(hdb_fs *fs, struct qh *h, uint64_t off, size_t size, void
 {
 	if (off < h->base) {
 		/* A reader went back: start the stream over. */
-		fs_qcur_free(h->cur);
-		h->cur = NULL;
-		h->buf.len = 0;
-		h->base = 0;
-		h->eof = false;
-		int rc = fs_qcur_open(fs, h->coll, h->conds, h->n, FS_Q_DOCS, &h->cur);
+		int rc = export_start(fs, h);
 		if (rc)
 			return rc;
 	}
@@ -1061,9 +1198,9 @@ static void qv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	size_t n = 0;
 	int rc = off < 0 ? -EINVAL : 0;
 	pthread_mutex_lock(&h->mu);
-	if (!rc && h->kind == QV_EXPORT) {
+	if (!rc && is_export(h->kind)) {
 		rc = export_read(fs_of(req), h, (uint64_t)off, size, &buf, &n);
-	} else if (!rc && h->kind == QV_COUNT) {
+	} else if (!rc && (h->kind == QV_COUNT || h->kind == QV_SCHEMA)) {
 		const uint8_t *p;
 		n = hdb_wbuf_read(&h->buf, (uint64_t)off, size, &p);
 		buf = n ? malloc(n) : NULL;
@@ -1084,13 +1221,13 @@ static void qv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 static int import_write(struct qh *h, uint64_t off, const void *p, size_t n)
 {
-	if (h->kind != QV_IMPORT)
+	if (!is_applied(h->kind))
 		return -EBADF;
 	if (h->failed)
 		return -EFBIG;
 	if (h->append)
 		off = h->buf.len;
-	int rc = hdb_wbuf_write(&h->buf, off, p, n, FS_IMPORT_MAX);
+	int rc = hdb_wbuf_write(&h->buf, off, p, n, max_size(h->kind));
 	if (rc == -EFBIG)
 		h->failed = true;
 	if (!rc && n)
@@ -1138,7 +1275,8 @@ static void qv_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	free(mem);
 }
 
-/* Applies h's buffer (REQUIRES h->mu). */
+/* Applies h's buffer (REQUIRES h->mu): an import is consumed (the buffer
+ * empties), a .schema keeps its buffer as a file keeps its content. */
 static int import_apply(hdb_fs *fs, struct qh *h)
 {
 	if (!h->dirty && !h->failed)
@@ -1146,24 +1284,27 @@ static int import_apply(hdb_fs *fs, struct qh *h)
 	bool failed = h->failed;
 	h->dirty = h->failed = false;
 	int rc = -EFBIG;
-	if (!failed) {
-		char what[1100];
-		fs_snap s;
-		if (fs_snap_inode(fs, h->coll, &s))
-			snprintf(what, sizeof(what), "collection %" PRIu64 "/.import", h->coll);
-		else {
-			hdb_fs_path(fs, s.parent, s.name, what, sizeof(what) - 9);
-			strcat(what, "/.import");
-		}
-		fs_import_opts o = { .uid = h->uid, .gid = h->gid, .mode = 0644, .what = what };
+	char what[1100];
+	fs_snap s;
+	if (fs_snap_inode(fs, h->coll, &s))
+		snprintf(what, sizeof(what), "collection %" PRIu64 "/%s", h->coll, kind_name(h->kind) + 1);
+	else
+		hdb_fs_path(fs, h->coll, kind_name(h->kind), what, sizeof(what));
+	if (failed) {
+		hdb_fs_log("%s: more than %llu bytes were written: nothing applied", what,
+		           (unsigned long long)max_size(h->kind));
+	} else if (h->kind == QV_SCHEMA) {
+		rc = fs_table_set(fs, h->coll, h->buf.data, h->buf.len);
+	} else {
+		fs_import_opts o = { .uid = h->uid, .gid = h->gid, .mode = 0644, .what = what,
+		                     .format = h->kind == QV_IMPORT_CSV ? FS_IMPORT_CSV : FS_IMPORT_JSONL };
 		fs_import_result res;
 		rc = fs_import(fs, h->coll, h->buf.data, h->buf.len, &o, &res);
-	} else {
-		hdb_fs_log("an .import of collection %" PRIu64 " passed %llu bytes: nothing imported", h->coll,
-		           (unsigned long long)FS_IMPORT_MAX);
 	}
-	hdb_wbuf_free(&h->buf);
-	hdb_wbuf_init(&h->buf);
+	if (h->kind != QV_SCHEMA) {
+		hdb_wbuf_free(&h->buf);
+		hdb_wbuf_init(&h->buf);
+	}
 	return rc;
 }
 
@@ -1176,7 +1317,7 @@ static void qv_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct qh *h = (struct qh *)(uintptr_t)fi->fh;
 	int rc = 0;
 	pthread_mutex_lock(&h->mu);
-	if (h->kind == QV_IMPORT && tgid_of(fuse_req_ctx(req)->pid) == h->opener)
+	if (is_applied(h->kind) && tgid_of(fuse_req_ctx(req)->pid) == h->opener)
 		rc = import_apply(fs_of(req), h);
 	pthread_mutex_unlock(&h->mu);
 	reply_rc(req, rc);
@@ -1191,9 +1332,9 @@ static void qv_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	hdb_fs *fs = fs_of(req);
 	struct qh *h = (struct qh *)(uintptr_t)fi->fh;
 	pthread_mutex_lock(&h->mu);
-	int rc = h->kind == QV_IMPORT ? import_apply(fs, h) : 0;
+	int rc = is_applied(h->kind) ? import_apply(fs, h) : 0;
 	pthread_mutex_unlock(&h->mu);
-	if (!rc && h->kind == QV_IMPORT && !fs->opt.read_only)
+	if (!rc && is_applied(h->kind) && !fs->opt.read_only)
 		rc = hdb_sync(fs->db);
 	reply_rc(req, rc);
 }
@@ -1206,10 +1347,10 @@ static void qv_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	struct qh *h = (struct qh *)(uintptr_t)fi->fh;
 	pthread_mutex_lock(&h->mu);
-	int rc = h->kind == QV_IMPORT ? import_apply(fs_of(req), h) : 0;
+	int rc = is_applied(h->kind) ? import_apply(fs_of(req), h) : 0;
 	pthread_mutex_unlock(&h->mu);
 	if (rc)
-		hdb_fs_log("an .import applied at release failed: %s", strerror(hdb_fs_errno(rc)));
+		hdb_fs_log("a %s applied at release failed: %s", kind_name(h->kind), strerror(hdb_fs_errno(rc)));
 	free_handle(vfs_of(req), h);
 	fuse_reply_err(req, 0);
 }

@@ -14,11 +14,18 @@
  *   C/.indexes/             one directory per index (qindex.h), named by its
  *                           field with %XX escapes; mkdir builds one (and
  *                           returns when it is ready), rmdir drops it
+ *   C/.schema               the table schema of C (tables.h): read it, write
+ *                           it (applied at close), rm it
+ *   T/.export.csv           a table's documents as CSV (schema.h), also
+ *   Q/.export.csv           in a query directory of a table
+ *   T/.import.csv           write CSV here; applied at close (import.h)
  *
  * Decisions:
- *   - The names .where, .indexes, .export.jsonl and .import are reserved
- *     in every collection: creating, removing or renaming onto them fails
- *     with EPERM.  They are found by lookup only, never listed, so `ls -a`,
+ *   - The names .where, .indexes, .export.jsonl, .import, .schema,
+ *     .export.csv and .import.csv are reserved in every collection:
+ *     creating, removing or renaming onto them fails with EPERM, except
+ *     that creating .schema writes a schema, creating .import.csv in a
+ *     table opens it, and unlinking .schema removes the schema.  They are found by lookup only, never listed, so `ls -a`,
  *     `cp -r`, `rm -r`, `find`, `rsync` and `grep -r` see only documents.
  *     Inside a query directory, likewise, .count and .export.jsonl are not
  *     listed.  (A file stored under such a name before this version is
@@ -43,6 +50,19 @@
  *     taken at open, generating lines as they are read (a read from an
  *     offset before the current window starts over, with a new snapshot).
  *     Opening either for writing: EACCES.
+ *   - .schema, .export.csv and .import.csv exist only in a table (a
+ *     collection with a schema): elsewhere lookup, open and create of
+ *     .export.csv and .import.csv answer ENOENT, and .schema is ENOENT
+ *     until created.  .schema is rw- (masked by the collection's bits) and
+ *     reports the stored schema's size; an open for reading or for writing
+ *     without O_TRUNC starts from the stored bytes, like a regular file; it
+ *     is applied like .import (fs_table_set: EINVAL for a bad schema or a
+ *     document that does not fit, logged; at most FS_SCHEMA_MAX bytes,
+ *     else EFBIG), and an open that writes nothing changes nothing (so
+ *     `: > C/.schema` does not remove it: rm does).  Renaming onto .schema
+ *     is EPERM: write it (cp, >) instead.  .export.csv streams like
+ *     .export.jsonl, with the schema taken at open (a header, then one row
+ *     per document in name order); .import.csv behaves like .import.
  *   - .import accepts writes at any offset up to FS_IMPORT_MAX bytes (past
  *     it: EFBIG) into a buffer of its open handle; opening it for reading
  *     is EACCES.  The buffer is applied by the first close from the

@@ -4,8 +4,8 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS
 #
-# TARGET is one of: wal batch block sst manifest json query, or `all` (each in
-# turn, SECONDS each).  Each run starts from a copy of
+# TARGET is one of: wal batch block sst manifest json query csv schema, or
+# `all` (each in turn, SECONDS each).  Each run starts from a copy of
 # tests/fuzz/corpus/TARGET in a temporary directory, so the repository is
 # never written (except build-fuzz).  Prints executions, executions/s and
 # coverage per target.  Exits non-zero when a target crashed, leaked, timed
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets_all=(wal batch block sst manifest json query)
+targets_all=(wal batch block sst manifest json query csv schema)
 
 usage() {
 	local IFS='|'

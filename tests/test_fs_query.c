@@ -721,7 +721,7 @@ static void test_fs_query_index_survives_reopen_and_rmdir_drops_it(void **state)
 	assert_int_equal(hdb_get(e->db, NULL, HDB_FS_KEY_SUPER, HDB_FS_KEY_SUPER_LEN, &v, &vl), 0);
 	assert_int_equal(hdb_fs_super_decode(v, vl, &s), 0);
 	free(v);
-	assert_int_equal(s.version, 2);
+	assert_int_equal(s.version, HDB_FS_VERSION);
 	assert_int_equal(fs_node_unlink(e->fs, e->coll, "sub", true), 0);
 	assert_false(fs_index_exists(e->fs, sub, "x", 1));
 	reopen(e);
