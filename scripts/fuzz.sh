@@ -5,14 +5,15 @@
 #   scripts/fuzz.sh TARGET SECONDS
 #
 # TARGET is one of: wal batch block sst manifest json query csv schema, or
-# `all` (each in turn, SECONDS each).  Each run starts from a copy of
+# `all` (every target for SECONDS, FUZZ_JOBS of them at a time).  Each run starts from a copy of
 # tests/fuzz/corpus/TARGET in a temporary directory, so the repository is
 # never written (except build-fuzz).  Prints executions, executions/s and
 # coverage per target.  Exits non-zero when a target crashed, leaked, timed
 # out or ran out of memory, after printing the reproducer's path (kept) and
 # the command that replays it.
 #
-# Environment: BUILD_DIR (default build-fuzz); FUZZ_ARGS, extra libFuzzer
+# Environment: BUILD_DIR (default build-fuzz); FUZZ_JOBS, targets run at
+# once (default: the number of CPUs); FUZZ_ARGS, extra libFuzzer
 # flags (e.g. "-max_len=65536"); FUZZ_KEEP=1 keeps every work dir (the
 # grown corpus is in its corpus/, e.g. to merge into the seeds with -merge=1).
 set -euo pipefail
@@ -59,9 +60,10 @@ else
 fi
 ninja -C "$build" "${targets[@]/#/tests/fuzz/fuzz_}"
 
-summary=()
-failed=0
-for t in "${targets[@]}"; do
+# run_one TARGET: fuzzes one target; its summary line goes to
+# $results/TARGET, and its report (on failure) to standard output.
+run_one() {
+	local t=$1 exe work rc runs speed cov units artifacts a
 	exe=$build/tests/fuzz/fuzz_$t
 	work=$(mktemp -d "${TMPDIR:-/tmp}/hdbfuzz-run-$t.XXXXXX")
 	mkdir "$work/corpus" "$work/artifacts" "$work/tmp"
@@ -81,24 +83,53 @@ for t in "${targets[@]}"; do
 	units=$(find "$work/corpus" -type f | wc -l)
 	artifacts=$(find "$work/artifacts" -type f | sort)
 	if [ "$rc" -ne 0 ] || [ -n "$artifacts" ]; then
-		failed=1
-		summary+=("$(printf '%-9s FAILED (exit %s) after %s runs' "$t" "$rc" "${runs:-?}")")
-		# The report, without libFuzzer's and libc's own frames.
-		grep -E '^(==[0-9]+==ERROR|SUMMARY|    #[0-9]+ )' "$work/log" |
-			grep -vE 'fuzzer::|__sanitizer_print|pthread_kill|raise\.c|abort\.c|libc_start|in _start|libc\.so' |
-			head -25 || true
-		echo "log: $work/log"
-		for a in $artifacts; do
-			echo "reproducer: $a"
-			echo "replay with: $exe $a"
-		done
+		printf '%-9s FAILED (exit %s) after %s runs\n' "$t" "$rc" "${runs:-?}" >"$results/$t"
+		{
+			echo "== fuzz_$t FAILED"
+			# The report, without libFuzzer's and libc's own frames.
+			grep -E '^(==[0-9]+==ERROR|SUMMARY|    #[0-9]+ )' "$work/log" |
+				grep -vE 'fuzzer::|__sanitizer_print|pthread_kill|raise\.c|abort\.c|libc_start|in _start|libc\.so' |
+				head -25 || true
+			echo "log: $work/log"
+			for a in $artifacts; do
+				echo "reproducer: $a"
+				echo "replay with: $exe $a"
+			done
+		} >"$results/$t.report"
 		# The work dir stays: it holds the reproducer.
 	else
-		summary+=("$(printf '%-9s ok  %10s runs %8s exec/s  cov %6s  corpus %5s' \
-			"$t" "${runs:-?}" "${speed:-?}" "${cov:-?}" "$units")")
+		printf '%-9s ok  %10s runs %8s exec/s  cov %6s  corpus %5s\n' \
+			"$t" "${runs:-?}" "${speed:-?}" "${cov:-?}" "$units" >"$results/$t"
 		[ "${FUZZ_KEEP:-0}" = 1 ] || rm -rf "$work"
 	fi
+}
+
+# Targets run FUZZ_JOBS at a time (default: one per CPU); each still gets
+# SECONDS of its own.
+jobs=${FUZZ_JOBS:-$(nproc)}
+results=$(mktemp -d "${TMPDIR:-/tmp}/hdbfuzz-results.XXXXXX")
+running=0
+for t in "${targets[@]}"; do
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n || true
+		running=$((running - 1))
+	fi
+	run_one "$t" &
+	running=$((running + 1))
 done
+wait
+
+failed=0
+summary=()
+for t in "${targets[@]}"; do
+	if [ -e "$results/$t.report" ]; then
+		failed=1
+		cat "$results/$t.report"
+	fi
+	summary+=("$(cat "$results/$t" 2>/dev/null || printf '%-9s FAILED (no result)' "$t")")
+	[ -e "$results/$t" ] || failed=1
+done
+rm -rf "$results"
 
 echo "== summary (${seconds}s per target)"
 printf '%s\n' "${summary[@]}"
