@@ -3,7 +3,8 @@
 #
 # The hybriddb command: --version and --help (exit 0), usage errors (exit 2),
 # mount options, daemon mode (the parent returns only once the mount is
-# served), the fstab form `hybriddb DATA MNT -o <mount(8) options>`, clean
+# served), the fstab form `hybriddb DATA MNT -o <mount(8) options>` and a
+# mount through mount(8) and mount.fuse (type fuse.hybriddb), clean
 # shutdown on SIGTERM and SIGINT (exit 0, unmounted, nothing lost), -o ro,
 # a second mount of the same DATA refused, and the offline subcommands
 # check, stats and compact.
@@ -92,6 +93,24 @@ hdb_is_mounted "$MNT" || fail "fstab-style mount returned 0 but $MNT is not moun
 hdb_adopt_daemon "$MNT"
 cp "$SRC/bob.json" "$MNT/users/bob-fstab.json" || fail "write on the fstab-style mount failed"
 hdb_umount "$MNT"
+
+# --- through mount(8) and fuse3's mount.fuse, as an fstab line is mounted -------------
+# An fstab line of type fuse.hybriddb makes mount(8) run mount.fuse, which runs
+# `hybriddb` from the system PATH; the test cannot install it there, so it
+# names the binary in the source instead (type fuse, "PROGRAM#DATA"): the same
+# helper, the same option handling, the same resulting type.
+if [ -x /sbin/mount.fuse ] || [ -x /usr/sbin/mount.fuse ]; then
+	bin_abs=$(readlink -f "$HDB_BIN")
+	run_rc 0 "mount -t fuse" mount -t fuse "$bin_abs#$DATA" "$MNT" -o sync=periodic,max_doc_size=1M,noatime
+	hdb_is_mounted "$MNT" || fail "mount -t fuse returned 0 but $MNT is not mounted"
+	hdb_adopt_daemon "$MNT"
+	findmnt -n -o FSTYPE "$MNT" | grep -qx 'fuse.hybriddb' ||
+		fail "mount(8) mounted type $(findmnt -n -o FSTYPE "$MNT"), expected fuse.hybriddb"
+	assert_file_eq "$SRC/bob.json" "$MNT/users/bob-fstab.json"
+	hdb_umount "$MNT"
+else
+	note "mount.fuse not installed: the mount(8) case is not run"
+fi
 
 # --- read-only mount ---------------------------------------------------------------
 hdb_mount "$DATA" "$MNT" -o ro
