@@ -4,7 +4,8 @@
  * The manifest is read (not rewritten) through a read-only version set,
  * which checks its records and edits; every table it lists must exist with
  * the recorded size and pass hdb_sst_check; every live WAL segment must
- * replay to its end with well-formed batches.
+ * replay to its end with well-formed batches, or end in a torn tail of the
+ * log (wal_format.h): holes and corruption are reported.
  */
 #include "hybriddb.h"
 
@@ -43,32 +44,68 @@ static void count_report(void *ctx, const char *file, uint64_t offset, const cha
 	problem(ctx, file, offset, what);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 static int wal_record_ok(void *ctx, const uint8_t *payload, size_t n)
 {
 	return hdb_batch_iterate(payload, n, NULL, NULL, NULL);
 }
 
-static void check_wal(struct check *c, const char *dir, uint64_t number, bool last)
+/* Replays every live WAL segment (numbers >= log_number) with its batches
+ * checked and reports each bad tail that is not a torn tail of the log. */
+static int check_wals(struct check *c, const char *dir, uint64_t log_number)
 {
-	char path[PATH_MAX], name[64];
-	if (hdb_wal_path(path, sizeof(path), dir, number))
-		return;
-	snprintf(name, sizeof(name), "%06" PRIu64 ".wal", number);
-	hdb_wal_replay_result res;
-	hdb_errdetail_clear();
-	int rc = hdb_wal_replay(path, wal_record_ok, NULL, &res);
-	if (rc == HDB_ECORRUPT) {
-		problem(c, name, res.valid_end, "malformed batch in an intact record");
-	} else if (rc) {
-		problem(c, name, 0, hdb_strerror(rc));
-	} else if (res.valid_end < res.file_size && !(res.torn && last)) {
-		/* a torn last record is what a crash leaves, and the next open
-		 * cuts it: only damage that may hold acknowledged writes counts */
-		char what[160];
-		snprintf(what, sizeof(what), "%s; %" PRIu64 " bytes from here on are not replayed",
-		         res.tail_why ? res.tail_why : "bad record", res.file_size - res.valid_end);
-		problem(c, name, res.valid_end, what);
+	char **names;
+	size_t n, nlogs = 0;
+	int rc = hdb_list_dir(dir, &names, &n);
+	if (rc)
+		return rc;
+	uint64_t *logs = malloc((n ? n : 1) * sizeof(*logs)), num;
+	hdb_wal_replay_result *res = calloc(n ? n : 1, sizeof(*res));
+	bool *failed = calloc(n ? n : 1, sizeof(*failed));
+	if (!logs || !res || !failed) {
+		rc = -ENOMEM;
+		goto out;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (hdb_parse_file_number(names[i], ".wal", &num) && num >= log_number)
+			logs[nlogs++] = num;
+	qsort(logs, nlogs, sizeof(*logs), cmp_u64);
+	for (size_t i = 0; i < nlogs; i++) {
+		char path[PATH_MAX], name[32];
+		snprintf(name, sizeof(name), "%06" PRIu64 ".wal", logs[i]);
+		int wrc = hdb_wal_path(path, sizeof(path), dir, logs[i]);
+		if (!wrc) {
+			hdb_errdetail_clear();
+			wrc = hdb_wal_replay(path, wal_record_ok, NULL, &res[i]);
+		}
+		failed[i] = wrc != 0;
+		if (wrc == HDB_ECORRUPT)
+			problem(c, name, res[i].valid_end, "malformed batch in an intact record");
+		else if (wrc)
+			problem(c, name, 0, hdb_strerror(wrc));
+	}
+	for (size_t i = 0; i < nlogs; i++) {
+		hdb_wal_damage d = hdb_wal_log_damage(res, nlogs, i);
+		if (failed[i] || d == HDB_WAL_CLEAN || d == HDB_WAL_TORN)
+			continue; /* a torn tail is what a crash leaves; the next open cuts it */
+		char name[32], what[200];
+		snprintf(name, sizeof(name), "%06" PRIu64 ".wal", logs[i]);
+		snprintf(what, sizeof(what), "%s; %" PRIu64 " bytes from here on are not replayed (%s)",
+		         res[i].tail_why ? res[i].tail_why : "bad record", res[i].file_size - res[i].valid_end,
+		         hdb_wal_damage_name(d));
+		problem(c, name, res[i].valid_end, what);
+	}
+out:
+	free(failed);
+	free(res);
+	free(logs);
+	hdb_free_names(names, n);
+	return rc;
 }
 
 int hdb_check(const char *path, report_fn report, void *ctx)
@@ -119,19 +156,8 @@ int hdb_check(const char *path, report_fn report, void *ctx)
 	pthread_mutex_unlock(&mu);
 	pthread_mutex_destroy(&mu);
 
-	char **names;
-	size_t n;
-	rc = hdb_list_dir(path, &names, &n);
+	rc = check_wals(&c, path, log_number);
 	if (rc)
 		return rc;
-	uint64_t newest = 0, num;
-	for (size_t i = 0; i < n; i++)
-		if (hdb_parse_file_number(names[i], ".wal", &num) && num > newest)
-			newest = num;
-	for (size_t i = 0; i < n; i++) {
-		if (hdb_parse_file_number(names[i], ".wal", &num) && num >= log_number)
-			check_wal(&c, path, num, num == newest);
-	}
-	hdb_free_names(names, n);
 	return c.problems ? HDB_ECORRUPT : 0;
 }

@@ -238,16 +238,17 @@ static int replay_record(void *ctx, const uint8_t *payload, size_t n)
 /* Point-in-time recovery: replay stops at the first bad record and the
  * segment is cut there, so the database is always a prefix of what was
  * written.  A torn last record is the normal trace of a crash.  Anything
- * else (damage with records after it, or a bad tail in a segment that was
- * synced when the next one began) may hold acknowledged writes: those bytes
- * are kept beside the segment as NNNNNN.wal.damaged, and the loss is logged
- * with file and offset, never silent. */
+ * else (a hole, a bad tail in a segment that was synced when the next one
+ * began, or damage that HDB_WAL_POINT_IN_TIME accepts) may hold records
+ * after it: those bytes are kept beside the segment as NNNNNN.wal.damaged,
+ * and the loss is logged with file, offset and bytes, never silent.  Under
+ * HDB_WAL_STRICT, refuse_corrupt_wal has already turned damage away. */
 static int drop_wal_tail(hdb_db *db, const char *path, uint64_t number, const hdb_wal_replay_result *res,
                          bool last)
 {
 	uint64_t lost = res->file_size - res->valid_end;
 	const char *why = res->tail_why ? res->tail_why : "bad record";
-	if (res->torn && last) {
+	if (res->damage == HDB_WAL_TORN && last) {
 		db_log(db, "WAL %06" PRIu64 ".wal: torn last record at offset %" PRIu64 " (%s), %" PRIu64
 		       " bytes never acknowledged as durable; cut",
 		       number, res->valid_end, why, lost);
@@ -273,10 +274,9 @@ static int drop_wal_tail(hdb_db *db, const char *path, uint64_t number, const hd
 	return rc;
 }
 
-/* Replays every live WAL segment into db->mem (flushing to L0 as it fills)
- * and truncates a torn tail off the last segment.
- * REQUIRES: mu held, opener. */
-static int recover_wal(hdb_db *db, hdb_vedit *edit)
+/* The numbers of the live WAL segments (>= min_log), oldest first, into a
+ * malloc'd *out.  With vs, every .wal and .sst number found is marked used. */
+static int list_wal_segments(hdb_db *db, hdb_vset *vs, uint64_t min_log, uint64_t **out, size_t *nout)
 {
 	char **names;
 	size_t nnames;
@@ -289,18 +289,86 @@ static int recover_wal(hdb_db *db, hdb_vedit *edit)
 		hdb_free_names(names, nnames);
 		return -ENOMEM;
 	}
-	uint64_t min_log = hdb_vset_log_number(db->vs), num;
+	uint64_t num;
 	for (size_t i = 0; i < nnames; i++) {
 		if (hdb_parse_file_number(names[i], ".wal", &num)) {
-			hdb_vset_mark_file_number_used(db->vs, num);
+			if (vs)
+				hdb_vset_mark_file_number_used(vs, num);
 			if (num >= min_log)
 				logs[nlogs++] = num;
-		} else if (hdb_parse_file_number(names[i], ".sst", &num)) {
-			hdb_vset_mark_file_number_used(db->vs, num);
+		} else if (vs && hdb_parse_file_number(names[i], ".sst", &num)) {
+			hdb_vset_mark_file_number_used(vs, num);
 		}
 	}
 	hdb_free_names(names, nnames);
 	qsort(logs, nlogs, sizeof(*logs), cmp_u64);
+	*out = logs;
+	*nout = nlogs;
+	return 0;
+}
+
+/* HDB_ECORRUPT naming segment number's damage, which intact records follow. */
+static int wal_corrupt(uint64_t number, const hdb_wal_replay_result *res)
+{
+	char name[32], what[256];
+	snprintf(name, sizeof(name), "%06" PRIu64 ".wal", number);
+	if (res->resume < res->file_size)
+		snprintf(what, sizeof(what),
+		         "%s, and intact records follow at offset %" PRIu64 "; not a torn tail: replaying up to "
+		         "it would lose them and the %" PRIu64 " bytes from here on",
+		         res->tail_why ? res->tail_why : "bad record", res->resume, res->file_size - res->valid_end);
+	else
+		snprintf(what, sizeof(what),
+		         "%s, and later segments hold intact records; not a torn tail: replaying up to it would "
+		         "lose them and the %" PRIu64 " bytes from here on",
+		         res->tail_why ? res->tail_why : "bad record", res->file_size - res->valid_end);
+	return hdb_corrupt(name, res->valid_end, what);
+}
+
+/* Strict WAL recovery: before anything is replayed or written, fails with
+ * HDB_ECORRUPT when a live segment holds damage that intact records follow
+ * (wal_format.h).  Reads the manifest read-only for the live segments, as
+ * opening the version set for writing would already rewrite it. */
+static int refuse_corrupt_wal(hdb_db *db, const hdb_vset_options *vo)
+{
+	hdb_vset *probe;
+	int rc = hdb_vset_open(db->env, db->dir, vo, false, true, &probe);
+	if (rc)
+		return rc;
+	uint64_t min_log = hdb_vset_log_number(probe);
+	hdb_vset_free(probe);
+	uint64_t *logs;
+	size_t nlogs;
+	rc = list_wal_segments(db, NULL, min_log, &logs, &nlogs);
+	if (rc)
+		return rc;
+	hdb_wal_replay_result *res = calloc(nlogs ? nlogs : 1, sizeof(*res));
+	if (!res)
+		rc = -ENOMEM;
+	for (size_t i = 0; i < nlogs && !rc; i++) {
+		char path[PATH_MAX];
+		rc = hdb_wal_path(path, sizeof(path), db->dir, logs[i]);
+		if (!rc)
+			rc = hdb_wal_replay(path, NULL, NULL, &res[i]);
+	}
+	for (size_t i = 0; i < nlogs && !rc; i++)
+		if (hdb_wal_log_damage(res, nlogs, i) == HDB_WAL_CORRUPT)
+			rc = wal_corrupt(logs[i], &res[i]);
+	free(res);
+	free(logs);
+	return rc;
+}
+
+/* Replays every live WAL segment into db->mem (flushing to L0 as it fills)
+ * and truncates a torn tail off the last segment.
+ * REQUIRES: mu held, opener. */
+static int recover_wal(hdb_db *db, hdb_vedit *edit)
+{
+	uint64_t *logs;
+	size_t nlogs;
+	int rc = list_wal_segments(db, db->vs, hdb_vset_log_number(db->vs), &logs, &nlogs);
+	if (rc)
+		return rc;
 
 	struct replay_ctx ctx = { .db = db, .mem = &db->mem, .edit = edit,
 	                          .max_seq = hdb_vset_last_seq(db->vs) };
@@ -471,6 +539,11 @@ static int open_locked(hdb_db *db)
 		.level1_max_bytes = db->opt.level1_max_bytes,
 		.target_file_size = db->opt.target_file_size,
 	};
+	if (!fresh && db->opt.wal_recovery == HDB_WAL_STRICT) {
+		rc = refuse_corrupt_wal(db, &vo);
+		if (rc)
+			return rc;
+	}
 	rc = hdb_vset_open(db->env, db->dir, &vo, fresh, db->opt.read_only, &db->vs);
 	if (rc)
 		return rc;

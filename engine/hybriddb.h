@@ -48,6 +48,19 @@ typedef enum hdb_sync_policy {
 	HDB_SYNC_NEVER,        /* leave it to the OS (and to hdb_sync) */
 } hdb_sync_policy;
 
+/* What hdb_open does with a WAL segment whose damage is followed by intact
+ * records (engine/wal_format.h).  A torn tail (what a crash leaves) is cut
+ * and a zero-filled hole (pages of an unsynced write persisted out of
+ * order) ends the replay in either mode: neither can hold a write after it
+ * that an fsync acknowledged. */
+typedef enum hdb_wal_recovery {
+	HDB_WAL_STRICT = 0,     /* refuse: HDB_ECORRUPT, hdb_errdetail() names the
+	                         * segment and offset, and nothing on disk changes */
+	HDB_WAL_POINT_IN_TIME,  /* accept the loss: replay up to the damage, keep
+	                         * the rest as NNNNNN.wal.damaged, log file,
+	                         * offset and bytes through log() */
+} hdb_wal_recovery;
+
 struct hdb_env; /* file I/O layer; NULL means plain POSIX (see engine/env.h) */
 
 typedef struct hdb_options {
@@ -61,6 +74,7 @@ typedef struct hdb_options {
 	int bloom_bits_per_key;      /* 0 disables the filter; default 10 */
 	size_t cache_size;           /* block cache byte budget; default 32 MiB */
 	hdb_sync_policy sync;        /* default HDB_SYNC_PERIODIC */
+	hdb_wal_recovery wal_recovery; /* default HDB_WAL_STRICT */
 	unsigned sync_interval_ms;   /* for HDB_SYNC_PERIODIC; default 1000 */
 	uint64_t target_file_size;   /* compaction output size; default 8 MiB */
 	uint64_t level1_max_bytes;   /* L1 budget, x10 per level below; default 64 MiB */

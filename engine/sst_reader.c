@@ -165,8 +165,16 @@ int hdb_sst_open(const char *path, uint64_t number, hdb_cache *cache, hdb_sst_re
 	rc = parse_footer(r, &f);
 	if (!rc)
 		rc = load_index(r, &f);
-	if (!rc)
+	/* The filter only saves reads: a damaged one is left out (every probe
+	 * then reads the table) rather than making the table unreadable;
+	 * hdb_sst_check still reports it. */
+	if (!rc) {
 		rc = load_filter(r, &f);
+		if (rc == HDB_ECORRUPT) {
+			r->filter = (hdb_slice){ 0 };
+			rc = 0;
+		}
+	}
 	if (rc) {
 		hdb_sst_unref(r);
 		return rc;

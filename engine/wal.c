@@ -141,20 +141,136 @@ static const char *wal_check_record(const uint8_t *p, size_t avail, size_t *len)
 	return NULL;
 }
 
-/* An append interrupted by a crash leaves a last record that is cut short
- * (its claimed extent reaches the end of the file) or is followed only by
- * zeros (space the file system extended but never wrote). */
-static bool tail_is_torn(const uint8_t *p, size_t n)
+static bool all_zero(const uint8_t *p, size_t n)
 {
-	if (n < HDB_WAL_HEADER_SIZE)
-		return true;
-	uint64_t len = hdb_get_u32(p + HDB_WAL_OFF_LENGTH);
-	if (HDB_WAL_HEADER_SIZE + len >= n)
-		return true;
 	for (size_t i = 0; i < n; i++)
 		if (p[i])
 			return false;
 	return true;
+}
+
+/* True when an intact record starts at p (avail bytes to the end); the
+ * bytes its checksum covered are added to *work. */
+static bool intact_at(const uint8_t *p, size_t avail, uint64_t *work)
+{
+	if (avail < HDB_WAL_HEADER_SIZE || p[HDB_WAL_OFF_TYPE] != HDB_WAL_TYPE_FULL)
+		return false;
+	uint32_t n = hdb_get_u32(p + HDB_WAL_OFF_LENGTH);
+	if (n > HDB_WAL_MAX_RECORD || n > avail - HDB_WAL_HEADER_SIZE)
+		return false;
+	*work += 1 + (uint64_t)n;
+	return hdb_crc32(p + HDB_WAL_OFF_TYPE, 1 + (size_t)n) == hdb_get_u32(p + HDB_WAL_OFF_CRC);
+}
+
+/* A damaged length field: the offset just past the record at p when its
+ * CRC matches over some other length and an intact record (or the end of
+ * the file) follows there; 0 when none does.  One pass, extending the CRC
+ * byte by byte. */
+static size_t end_by_crc(const uint8_t *p, size_t avail, uint64_t *work)
+{
+	if (avail < HDB_WAL_HEADER_SIZE || p[HDB_WAL_OFF_TYPE] != HDB_WAL_TYPE_FULL)
+		return 0;
+	uint32_t want = hdb_get_u32(p + HDB_WAL_OFF_CRC), claimed = hdb_get_u32(p + HDB_WAL_OFF_LENGTH);
+	uint32_t crc = hdb_crc32(p + HDB_WAL_OFF_TYPE, 1);
+	size_t max = avail - HDB_WAL_HEADER_SIZE;
+	for (size_t len = 0;; len++) {
+		size_t end = HDB_WAL_HEADER_SIZE + len;
+		if (crc == want && len != claimed && (end == avail || intact_at(p + end, avail - end, work)))
+			return end;
+		if (len == max || len == HDB_WAL_MAX_RECORD)
+			return 0;
+		crc = hdb_crc32_extend(crc, p + end, 1);
+	}
+}
+
+/* Where the first intact record after the bad one at data + pos starts, or
+ * 0 when none does; *settled is false when the scan ran out of budget. */
+static size_t find_resume(const uint8_t *data, size_t size, size_t pos, bool *settled)
+{
+	const uint8_t *p = data + pos;
+	size_t avail = size - pos;
+	uint64_t work = 0, budget = (uint64_t)HDB_WAL_SCAN_BUDGET * avail;
+	*settled = true;
+	bool inside = false;
+	if (avail >= HDB_WAL_HEADER_SIZE) {
+		uint64_t end = HDB_WAL_HEADER_SIZE + (uint64_t)hdb_get_u32(p + HDB_WAL_OFF_LENGTH);
+		inside = end < avail;
+		if (inside && intact_at(p + end, avail - (size_t)end, &work))
+			return pos + (size_t)end;
+		size_t e = end_by_crc(p, avail, &work);
+		if (e)
+			return pos + e;
+	}
+	/* A record whose claimed extent reaches the end is a torn last write:
+	 * whatever its payload holds must not be taken for later records. */
+	if (!inside)
+		return 0;
+	for (size_t off = 1; off + HDB_WAL_HEADER_SIZE <= avail; off++) {
+		if (intact_at(p + off, avail - off, &work))
+			return pos + off;
+		if (work > budget) {
+			*settled = false;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* A zero-filled page inside [from, to), or a span that is all zeros. */
+static bool has_zero_page(const uint8_t *data, size_t from, size_t to)
+{
+	if (all_zero(data + from, to - from))
+		return true;
+	for (size_t pg = (from + HDB_WAL_PAGE - 1) / HDB_WAL_PAGE * HDB_WAL_PAGE; pg + HDB_WAL_PAGE <= to;
+	     pg += HDB_WAL_PAGE)
+		if (all_zero(data + pg, HDB_WAL_PAGE))
+			return true;
+	return false;
+}
+
+/* Classifies the bad tail that starts at pos (wal_format.h). */
+static void classify_tail(const uint8_t *data, size_t size, size_t pos, hdb_wal_replay_result *r)
+{
+	r->tail_zero = all_zero(data + pos, size - pos);
+	r->damage = HDB_WAL_TORN;
+	r->resume = size;
+	if (r->tail_zero)
+		return;
+	bool settled;
+	size_t q = find_resume(data, size, pos, &settled);
+	if (!settled) {
+		r->damage = HDB_WAL_CORRUPT;
+		return;
+	}
+	if (!q)
+		return;
+	r->resume = q;
+	r->damage = has_zero_page(data, pos, q) ? HDB_WAL_HOLE : HDB_WAL_CORRUPT;
+}
+
+hdb_wal_damage hdb_wal_log_damage(const hdb_wal_replay_result *segs, size_t n, size_t i)
+{
+	if (segs[i].damage != HDB_WAL_TORN)
+		return segs[i].damage;
+	for (size_t j = i + 1; j < n; j++)
+		if (segs[j].records || segs[j].damage == HDB_WAL_HOLE || segs[j].damage == HDB_WAL_CORRUPT)
+			return segs[i].tail_zero ? HDB_WAL_HOLE : HDB_WAL_CORRUPT;
+	return HDB_WAL_TORN;
+}
+
+const char *hdb_wal_damage_name(hdb_wal_damage d)
+{
+	switch (d) {
+	case HDB_WAL_CLEAN:
+		return "clean";
+	case HDB_WAL_TORN:
+		return "torn tail";
+	case HDB_WAL_HOLE:
+		return "zero-filled hole with intact records after it";
+	case HDB_WAL_CORRUPT:
+		return "damaged record with intact records after it";
+	}
+	return "?";
 }
 
 /*
@@ -188,7 +304,7 @@ int hdb_wal_replay(const char *path, hdb_wal_record_fn fn, void *ctx, hdb_wal_re
 		r.valid_end = pos;
 	}
 	if (r.tail_why)
-		r.torn = tail_is_torn(data + pos, size - pos);
+		classify_tail(data, size, pos, &r);
 out:
 	free(data);
 	if (res)

@@ -36,19 +36,33 @@ int hdb_wal_writer_close(hdb_wal_writer *w);
  * fn may be NULL to only validate (hdb_check). */
 typedef int (*hdb_wal_record_fn)(void *ctx, const uint8_t *payload, size_t n);
 
+/* What the bad tail of a segment is (wal_format.h). */
+typedef enum hdb_wal_damage {
+	HDB_WAL_CLEAN = 0, /* every byte belongs to an intact record */
+	HDB_WAL_TORN,      /* nothing intact follows the first bad record */
+	HDB_WAL_HOLE,      /* a zero-filled page, then intact records */
+	HDB_WAL_CORRUPT,   /* changed bytes, then intact records */
+} hdb_wal_damage;
+
 typedef struct hdb_wal_replay_result {
 	uint64_t records;     /* intact records delivered */
 	uint64_t valid_end;   /* offset just past the last intact record */
 	uint64_t file_size;   /* bytes in the file; > valid_end means a bad tail */
 	const char *tail_why; /* static text: why the tail was rejected, or NULL */
-	bool torn;            /* the bad tail is what an interrupted append leaves:
-	                       * the last record runs to or past the end of the
-	                       * file, or only zero bytes follow valid_end; false
-	                       * means damage with data after it */
+	hdb_wal_damage damage;/* what the bad tail is within this segment */
+	uint64_t resume;      /* hole, corrupt: where intact records start again */
+	bool tail_zero;       /* every byte from valid_end to the end is zero */
 } hdb_wal_replay_result;
 
 /* Reads path from the start and delivers every record up to the first one
  * that is truncated or fails its checksum.  Never reads out of bounds. */
 int hdb_wal_replay(const char *path, hdb_wal_record_fn fn, void *ctx, hdb_wal_replay_result *res);
+
+/* What segment i of the n live segments segs (oldest first) means for the
+ * log as a whole: its own damage, except that a torn segment followed by a
+ * later one holding intact records is a hole or corruption (wal_format.h). */
+hdb_wal_damage hdb_wal_log_damage(const hdb_wal_replay_result *segs, size_t n, size_t i);
+/* Static text naming a damage kind, for messages. */
+const char *hdb_wal_damage_name(hdb_wal_damage d);
 
 #endif

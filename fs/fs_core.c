@@ -466,12 +466,9 @@ static int init_fresh(hdb_fs *fs, hdb_fs_attr *root)
 	return fs_txn_end(fs, &t, rc, true);
 }
 
-static int load_existing(hdb_fs *fs, const void *sbval, size_t sblen, hdb_fs_attr *root)
+static int load_root(hdb_fs *fs, hdb_fs_attr *root)
 {
-	int rc = hdb_fs_super_decode(sbval, sblen, &fs->sb);
-	if (rc)
-		return rc;
-	rc = fs_read_entry(fs, 0, "", 0, root);
+	int rc = fs_read_entry(fs, 0, "", 0, root);
 	if (rc == -ENOENT) {
 		hdb_set_errdetail("fs root entry is missing");
 		return HDB_ECORRUPT;
@@ -488,10 +485,20 @@ static uint64_t dec_sat(uint64_t v, uint64_t by)
 	return v > by ? v - by : 0;
 }
 
-/* Adds the removal of pending record (k, v) to t: the document it names
- * goes too when it is still the one created.  Returns 1 when removed. */
-static int drop_pending(hdb_fs *fs, fs_txn *t, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+/* What recover's scans add their changes to. */
+struct recovery {
+	hdb_fs *fs;
+	fs_txn *t;
+};
+
+/* Adds the removal of pending record (k, v) to the recovery's batch: the
+ * document it names goes too when it is still the one created.  Returns 1
+ * when removed. */
+static int drop_pending(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct recovery *r = ctx;
+	hdb_fs *fs = r->fs;
+	fs_txn *t = r->t;
 	uint64_t ino, parent;
 	const uint8_t *name;
 	size_t nlen;
@@ -523,19 +530,18 @@ static int drop_pending(hdb_fs *fs, fs_txn *t, const uint8_t *k, size_t kl, cons
 	return rc ? rc : 1;
 }
 
-/* Adds the deletion of orphan record k and its content to t. */
-static int drop_orphan(hdb_fs *fs, fs_txn *t, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+/* Adds the deletion of orphan record k and its content to the batch. */
+static int drop_orphan(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct recovery *r = ctx;
 	uint64_t ino;
+	(void)v;
+	(void)vl;
 	int rc = hdb_fs_ino_key_decode(k, kl, HDB_FS_TAG_ORPHAN, &ino);
-	return rc ? rc : fs_txn_del_orphan(t, ino);
+	return rc ? rc : fs_txn_del_orphan(r->t, ino);
 }
 
-typedef int (*recover_fn)(hdb_fs *fs, fs_txn *t, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
-
-/* Calls fn on every record tagged tag; *counted gets how many fn counted
- * (returned 1 for). */
-static int recover_tag(hdb_fs *fs, fs_txn *t, uint8_t tag, recover_fn fn, int *counted)
+int fs_scan_tag(hdb_fs *fs, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted)
 {
 	uint8_t lower[1] = { tag }, upper[1] = { (uint8_t)(tag + 1) };
 	hdb_read_options ro;
@@ -551,9 +557,10 @@ static int recover_tag(hdb_fs *fs, fs_txn *t, uint8_t tag, recover_fn fn, int *c
 	for (hdb_iter_seek(it, lower, 1); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
 		size_t kl, vl;
 		const uint8_t *k = hdb_iter_key(it, &kl), *v = hdb_iter_value(it, &vl);
-		rc = fn(fs, t, k, kl, v, vl);
+		rc = fn(ctx, k, kl, v, vl);
 		if (rc > 0) {
-			(*counted)++;
+			if (counted)
+				(*counted)++;
 			rc = 0;
 		}
 	}
@@ -564,7 +571,9 @@ static int recover_tag(hdb_fs *fs, fs_txn *t, uint8_t tag, recover_fn fn, int *c
 }
 
 /* Finishes what a crash interrupted: documents whose creating open never
- * finished go, and so does the content of orphans (fs_format.h). */
+ * finished go, and so does the content of orphans (fs_format.h).  When
+ * those records cannot be read, nothing is changed and the mount serves
+ * read-only. */
 static int recover(hdb_fs *fs)
 {
 	fs_txn t;
@@ -572,14 +581,44 @@ static int recover(hdb_fs *fs)
 	int rc = fs_txn_begin(fs, &t);
 	if (rc)
 		return rc;
-	rc = recover_tag(fs, &t, HDB_FS_TAG_PENDING, drop_pending, &removed);
+	struct recovery r = { .fs = fs, .t = &t };
+	rc = fs_scan_tag(fs, HDB_FS_TAG_PENDING, drop_pending, &r, &removed);
 	if (!rc)
-		rc = recover_tag(fs, &t, HDB_FS_TAG_ORPHAN, drop_orphan, &orphans);
+		rc = fs_scan_tag(fs, HDB_FS_TAG_ORPHAN, drop_orphan, &r, &orphans);
 	if (!rc)
 		rc = fs_txn_write(fs, &t);
 	rc = fs_txn_end(fs, &t, rc, true);
+	if (rc == HDB_ECORRUPT) {
+		fs_degrade_read_only(fs, "pending and orphan records");
+		return 0;
+	}
 	if (!rc && removed)
 		hdb_fs_log("removed %d document(s) created but never closed before the last stop", removed);
+	return rc;
+}
+
+void fs_degrade_read_only(hdb_fs *fs, const char *what)
+{
+	hdb_fs_log("corruption: %s cannot be read (%s); serving read-only", what, hdb_errdetail());
+	fs->opt.read_only = true;
+}
+
+/* The superblock from the other keys (recount.c), when its own key fails
+ * its checksum.  A recount that cannot read every entry leaves counters
+ * that a write would carry forward: the mount serves read-only then. */
+static int recount(hdb_fs *fs)
+{
+	hdb_fs_log("corruption: the superblock cannot be read (%s); recounting it from the entries",
+	           hdb_errdetail());
+	int rc = fs_recount_super(fs, &fs->sb);
+	if (rc == HDB_ECORRUPT) {
+		fs_degrade_read_only(fs, "entries needed to recount the superblock");
+		return 0;
+	}
+	if (!rc)
+		hdb_fs_log("recounted: %" PRIu64 " documents, %" PRIu64 " collections, %" PRIu64
+		           " files, %" PRIu64 " bytes, next inode %" PRIu64 ", version %" PRIu32,
+		           fs->sb.docs, fs->sb.dirs, fs->sb.files, fs->sb.bytes, fs->sb.next_ino, fs->sb.version);
 	return rc;
 }
 
@@ -588,9 +627,15 @@ static int load_or_init(hdb_fs *fs, hdb_fs_attr *root)
 	void *val;
 	size_t vlen;
 	int rc = hdb_get(fs->db, NULL, HDB_FS_KEY_SUPER, HDB_FS_KEY_SUPER_LEN, &val, &vlen);
-	if (!rc) {
-		rc = load_existing(fs, val, vlen, root);
-		free(val);
+	if (!rc || rc == HDB_ECORRUPT) {
+		if (!rc) {
+			rc = hdb_fs_super_decode(val, vlen, &fs->sb);
+			free(val);
+		} else {
+			rc = recount(fs);
+		}
+		if (!rc)
+			rc = load_root(fs, root);
 		if (!rc && !fs->opt.read_only)
 			rc = recover(fs);
 		return rc;

@@ -44,6 +44,28 @@
  *   that moves a counter or allocates an inode number, so it is exact after
  *   any crash and statfs never scans.
  *
+ * A superblock that cannot be read
+ * --------------------------------
+ *   When the superblock's key fails its checksum (HDB_ECORRUPT), a mount
+ *   logs it and rebuilds it from the other keys (fs/recount.c) instead of
+ *   refusing the database: files, dirs, docs, symlinks and bytes from one
+ *   scan of the entries (sizes from the entries' attributes); next_ino one
+ *   above the largest inode of an entry or an orphan record.  The version
+ *   field is decided from the key tags present: 3 when 'S' keys exist,
+ *   else 2 when 'I' or 'X' keys do (a range that cannot be read counts as
+ *   present), else 1, the lowest version that
+ *   reads the keys correctly, so that a version-1 database stays readable
+ *   by a version-1 program; a tag this version does not know means a newer
+ *   format, refused as a newer version field would be.  Nothing is written
+ *   at mount: the next change that carries the superblock writes the
+ *   rebuilt one.  Keys in the damaged block keep failing with EIO.
+ *
+ *   A mount that cannot read what its writes depend on (entries for the
+ *   recount, pending or orphan records, index definitions) logs it and
+ *   serves read-only: reads work for everything undamaged and fail with
+ *   EIO for the rest, and changes fail with EROFS.  A damaged root entry
+ *   refuses the mount.
+ *
  * Entry value (HDB_FS_ENTRY_SIZE = 64 bytes, LE)
  * ----------------------------------------------
  *   off  size  field

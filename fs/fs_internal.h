@@ -14,9 +14,10 @@
  *              attribute; held only for short, non-blocking sections.
  *   An open handle's own mutex (fs_fh.mu) is taken before commit_mu.
  *
- * Invariants: fs->sb is what the engine's superblock holds; for every
- * inode in the table, attr is its entry's value (mtime and ctime may be
- * ahead while writes are buffered) and attr.size of a file is dsize, its
+ * Invariants: fs->sb is what the engine's superblock holds (or, when that
+ * key failed its checksum at mount, what it would hold: recount.c); for
+ * every inode in the table, attr is its entry's value (mtime and ctime may
+ * be ahead while writes are buffered) and attr.size of a file is dsize, its
  * committed content length.  An uncommitted buffer's size is seen only by
  * the process that writes it (fs_file_getattr).
  */
@@ -153,6 +154,18 @@ void fs_handle_add(hdb_fs *fs, fs_hlink *list, fs_hlink *l);
 void fs_handle_remove(hdb_fs *fs, fs_hlink *l);
 hdb_fs_ts hdb_fs_now(void);
 int hdb_fs_errno(int rc);                          /* engine/-errno code to a positive errno */
+/* Called with each record whose key starts with tag, in key order; a
+ * positive return counts the record, a negative one stops the scan. */
+typedef int (*fs_scan_fn)(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
+/* Runs fn over the records tagged tag; *counted (may be NULL) gets how many
+ * it counted.  Returns fn's error or the iterator's. */
+int fs_scan_tag(hdb_fs *fs, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted);
+/* Logs that what cannot be read (with the engine's detail) and makes every
+ * later change fail with EROFS.  Only while hdb_fs_new runs. */
+void fs_degrade_read_only(hdb_fs *fs, const char *what);
+/* Rebuilds *sb from the keys (recount.c); 0, HDB_ECORRUPT when some of them
+ * cannot be read, HDB_EVERSION for keys of a newer format. */
+int fs_recount_super(hdb_fs *fs, hdb_fs_super *sb);
 void hdb_fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int hdb_fs_path(hdb_fs *fs, uint64_t parent, const char *name, char *out, size_t cap);
 void hdb_fs_stat(const hdb_inode *ino, struct stat *st);

@@ -700,6 +700,11 @@ int fs_query_new(hdb_fs *fs)
 	int rc = fs_qvfs_new(fs, &q->vfs);
 	if (!rc)
 		rc = load_defs(fs);
+	/* Writers must maintain every index: without all definitions, none. */
+	if (rc == HDB_ECORRUPT) {
+		fs_degrade_read_only(fs, "index definitions");
+		rc = 0;
+	}
 	if (!rc && !fs->opt.read_only)
 		rc = resume(fs);
 	return rc;

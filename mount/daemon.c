@@ -41,7 +41,10 @@ void hdb_print_error(const char *what, int rc)
 	default:
 		msg = hdb_strerror(rc);
 	}
-	if (detail && *detail && rc != HDB_ELOCKED)
+	if (rc == HDB_ECORRUPT && detail && strstr(detail, ".wal offset "))
+		fprintf(stderr, "hybriddb: %s: %s (%s); `hybriddb recover %s` accepts the loss\n", what, msg,
+		        detail, what);
+	else if (detail && *detail && rc != HDB_ELOCKED)
 		fprintf(stderr, "hybriddb: %s: %s (%s)\n", what, msg, detail);
 	else
 		fprintf(stderr, "hybriddb: %s: %s\n", what, msg);

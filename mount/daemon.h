@@ -28,7 +28,8 @@ enum {
 int hdb_daemon_mount(hdb_mount_cfg *cfg);
 
 /* Prints "hybriddb: <what>: <reason>" for an engine or errno code, with the
- * engine's detail when it has one. */
+ * engine's detail when it has one; WAL damage that the open refused also
+ * names `hybriddb recover <what>`, which accepts the loss. */
 void hdb_print_error(const char *what, int rc);
 
 #endif

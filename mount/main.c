@@ -1,10 +1,10 @@
 /*
  * main.c — the `hybriddb` command: argument parsing and the subcommands
- * mount, check, stats, compact, import, export and find.
+ * mount, check, recover, stats, compact, import, export and find.
  *
  *   hybriddb mount DATA MNT [-f] [-d] [-o opts]
  *   hybriddb DATA MNT -o opts           (as run by mount(8) via mount.fuse3)
- *   hybriddb check DATA | stats DATA | compact DATA
+ *   hybriddb check DATA | recover DATA | stats DATA | compact DATA
  *   hybriddb import DATA COLL FILE | export DATA COLL | find DATA COLL COND...
  *   hybriddb --help | --version;  hybriddb <subcommand> --help
  *
@@ -36,6 +36,7 @@ static const char usage_main[] =
 	"commands:\n"
 	"  mount DATA MNT [-f] [-o opts]  mount the database in DATA on MNT\n"
 	"  check DATA                     verify every checksum and the file system's structure\n"
+	"  recover DATA                   accept the loss of damaged WAL records so that DATA mounts\n"
 	"  stats DATA                     print the statistics JSON\n"
 	"  compact DATA                   compact an unmounted database fully\n"
 	"  import DATA COLL FILE.jsonl    load JSON Lines into a collection (unmounted)\n"
@@ -73,6 +74,18 @@ static const char usage_check[] =
 	"Verifies every checksum of the unmounted database in DATA and the file\n"
 	"system stored in it; prints each problem.  Exit 0 when sound, 3 when\n"
 	"corruption was found, 1 when the check could not run.\n";
+
+static const char usage_recover[] =
+	"usage: hybriddb recover DATA\n"
+	"\n"
+	"Opens the unmounted database in DATA accepting the loss of a damaged WAL\n"
+	"record that intact records follow (mount refuses such a database): the\n"
+	"log is replayed up to the damage, the rest of that segment is kept as\n"
+	"NNNNNN.wal.damaged, and each cut is printed with its file, offset and\n"
+	"bytes.  Afterwards the database mounts and holds what was written up to\n"
+	"the damage.  Damaged tables are not changed: their documents keep failing\n"
+	"with EIO (see hybriddb check).  Exit 0 when the database opens (with or\n"
+	"without a cut), 1 when it cannot be opened.\n";
 
 static const char usage_stats[] =
 	"usage: hybriddb stats DATA\n"
@@ -248,12 +261,20 @@ static int open_db(const char *data, bool read_only, hdb_db **db)
 struct check_ctx {
 	const char *data;
 	unsigned problems;
+	unsigned wal_problems; /* in NNNNNN.wal segments */
 };
+
+static bool is_wal_name(const char *file)
+{
+	size_t n = strlen(file);
+	return n > 4 && !strcmp(file + n - 4, ".wal");
+}
 
 static void report_engine(void *ctx, const char *file, uint64_t offset, const char *what)
 {
 	struct check_ctx *c = ctx;
 	c->problems++;
+	c->wal_problems += is_wal_name(file);
 	printf("%s: %s offset %llu: %s\n", c->data, file, (unsigned long long)offset, what);
 }
 
@@ -290,9 +311,53 @@ static int cmd_check(int argc, char **argv)
 	}
 	if (ctx.problems || rc == HDB_ECORRUPT) {
 		printf("%s: %u problem(s) found\n", data, ctx.problems);
+		if (ctx.wal_problems)
+			printf("%s: `hybriddb recover %s` accepts the loss of the WAL records above "
+			       "(kept as NNNNNN.wal.damaged) so that the database mounts\n",
+			       data, data);
 		return HDB_EXIT_CORRUPT;
 	}
 	printf("%s: ok\n", data);
+	return HDB_EXIT_OK;
+}
+
+struct recover_ctx {
+	const char *data;
+	unsigned cuts; /* engine messages: each names a cut */
+};
+
+static void print_cut(void *ctx, const char *msg)
+{
+	struct recover_ctx *r = ctx;
+	r->cuts++;
+	printf("%s: %s\n", r->data, msg);
+}
+
+static int cmd_recover(int argc, char **argv)
+{
+	const char *data;
+	int code = one_data_arg(argc, argv, usage_recover, &data);
+	if (code)
+		return code < 0 ? HDB_EXIT_OK : code;
+	struct recover_ctx r = { .data = data };
+	hdb_options o;
+	hdb_options_init(&o);
+	o.create_if_missing = false;
+	o.wal_recovery = HDB_WAL_POINT_IN_TIME;
+	o.log = print_cut;
+	o.log_ctx = &r;
+	hdb_db *db;
+	int rc = hdb_open(data, &o, &db);
+	if (rc) {
+		hdb_print_error(data, rc);
+		return HDB_EXIT_FAILURE;
+	}
+	rc = hdb_close(db);
+	if (rc) {
+		hdb_print_error(data, rc);
+		return HDB_EXIT_FAILURE;
+	}
+	printf(r.cuts ? "%s: recovered; it mounts now\n" : "%s: nothing to recover\n", data);
 	return HDB_EXIT_OK;
 }
 
@@ -560,6 +625,8 @@ int main(int argc, char **argv)
 		return cmd_mount(argc - 2, argv + 2);
 	if (!strcmp(cmd, "check"))
 		return cmd_check(argc - 2, argv + 2);
+	if (!strcmp(cmd, "recover"))
+		return cmd_recover(argc - 2, argv + 2);
 	if (!strcmp(cmd, "stats"))
 		return cmd_stats(argc - 2, argv + 2);
 	if (!strcmp(cmd, "compact"))

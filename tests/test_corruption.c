@@ -300,6 +300,33 @@ static void test_corruption_table_block_leaves_other_tables_readable(void **stat
 	assert_true(failed < NKEYS / 4);
 }
 
+/* The Bloom filter only saves reads: a damaged one is left out, every key
+ * of its table still reads back, and check still reports it. */
+static void test_corruption_table_filter_is_left_out(void **state)
+{
+	struct fixture *f = *state;
+	build_tables(f);
+	uint64_t nums[64];
+	assert_true(list_numbered(f->path, ".sst", nums, 64) >= 1);
+	char path[160];
+	numbered_path(path, sizeof(path), f->path, nums[0], ".sst");
+	uint8_t *data;
+	size_t len;
+	assert_int_equal(hdb_read_file(path, &data, &len), 0);
+	hdb_sst_footer ft;
+	hdb_sst_footer_decode(data + len - HDB_SST_FOOTER_SIZE, &ft);
+	free(data);
+	assert_true(ft.filter.size > 0);
+	flip_byte(path, ft.filter.offset + ft.filter.size / 2);
+
+	struct reports r = { 0 };
+	assert_int_equal(hdb_check(f->path, collect_report, &r), HDB_ECORRUPT);
+	expect_report(&r, base_name(path), ft.filter.offset, ft.filter.offset + ft.filter.size + 5);
+	assert_int_equal(hdb_open(f->path, NULL, &f->db), 0);
+	for (unsigned i = 0; i < NKEYS; i++)
+		assert_int_equal(read_back(f->db, i), 0);
+}
+
 static void test_corruption_table_block_stops_iterator_with_error(void **state)
 {
 	struct fixture *f = *state;
@@ -386,15 +413,113 @@ static void test_corruption_wal_record_reported_by_check(void **state)
 	struct reports r = { 0 };
 	assert_int_equal(hdb_check(f->path, collect_report, &r), HDB_ECORRUPT);
 	expect_report(&r, base_name(wal), rec[bad], rec[bad + 1]);
+	if (!strstr(r.what[0], "damaged record with intact records after it"))
+		fail_msg("check does not tell damage from a torn tail: %s", r.what[0]);
+}
+
+/* Every file of dir (names sorted) with its size and bytes, malloc'd: two
+ * snapshots are equal when nothing in dir changed. */
+struct dir_snapshot {
+	uint8_t *bytes;
+	size_t len;
+};
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void snapshot_dir(const char *dir, struct dir_snapshot *s)
+{
+	char **names, path[256];
+	size_t n;
+	assert_int_equal(hdb_list_dir(dir, &names, &n), 0);
+	qsort(names, n, sizeof(*names), cmp_name);
+	FILE *m = open_memstream((char **)&s->bytes, &s->len);
+	assert_non_null(m);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *data;
+		size_t len;
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		assert_int_equal(hdb_read_file(path, &data, &len), 0);
+		fprintf(m, "%s %zu\n", names[i], len);
+		assert_int_equal(fwrite(data ? (void *)data : (void *)"", 1, len, m), len);
+		free(data);
+	}
+	assert_int_equal(fclose(m), 0);
+	hdb_free_names(names, n);
+}
+
+static void assert_dir_unchanged(const char *dir, struct dir_snapshot *before)
+{
+	struct dir_snapshot after;
+	snapshot_dir(dir, &after);
+	assert_int_equal(after.len, before->len);
+	assert_memory_equal(after.bytes, before->bytes, after.len);
+	free(after.bytes);
+	free(before->bytes);
 }
 
 /*
  * A bad record followed by intact ones is damage, not a torn tail: the
- * records after it were written (and here synced) later.  Either the open
- * refuses the database (HDB_ECORRUPT naming the segment, which is left as
- * it was), or it opens with the damaged key failing with HDB_ECORRUPT and
- * every other key intact.  Silently dropping the later records is neither.
+ * records after it were written (and here synced) later.  The open refuses
+ * the database with HDB_ECORRUPT naming the segment and offset, and leaves
+ * every file as it was; silently dropping the later records would serve
+ * older versions of them.
  */
+static void test_corruption_wal_damage_with_records_after_fails_open(void **state)
+{
+	struct fixture *f = *state;
+	char wal[160], what[256];
+	uint64_t rec[WAL_KEYS + 2];
+	write_wal_and_die(f, wal, sizeof(wal));
+	assert_int_equal(wal_records(wal, rec, WAL_KEYS + 2), WAL_KEYS);
+	unsigned bad = WAL_KEYS / 2;
+	flip_byte(wal, rec[bad] + (rec[bad + 1] - rec[bad]) / 2);
+	struct dir_snapshot before;
+	snapshot_dir(f->path, &before);
+
+	assert_int_equal(hdb_open(f->path, NULL, &f->db), HDB_ECORRUPT);
+	assert_null(f->db);
+	snprintf(what, sizeof(what), "%s offset %" PRIu64 ":", base_name(wal), rec[bad]);
+	if (!strstr(hdb_errdetail(), what))
+		fail_msg("errdetail does not name \"%s\": %s", what, hdb_errdetail());
+	assert_dir_unchanged(f->path, &before);
+}
+
+/* Read-only opens refuse too: serving the prefix would be wrong bytes. */
+static void test_corruption_wal_damage_fails_read_only_open(void **state)
+{
+	struct fixture *f = *state;
+	char wal[160];
+	uint64_t rec[WAL_KEYS + 2];
+	write_wal_and_die(f, wal, sizeof(wal));
+	assert_int_equal(wal_records(wal, rec, WAL_KEYS + 2), WAL_KEYS);
+	flip_byte(wal, rec[3] + HDB_WAL_OFF_CRC);
+	hdb_options o;
+	hdb_options_init(&o);
+	o.read_only = true;
+	assert_int_equal(hdb_open(f->path, &o, &f->db), HDB_ECORRUPT);
+}
+
+/* A damaged length field can make a middle record look like a torn last
+ * one (its claimed extent runs past the end); the CRC still finds where it
+ * really ends, and the intact records there make it damage. */
+static void test_corruption_wal_damaged_length_is_not_a_torn_tail(void **state)
+{
+	struct fixture *f = *state;
+	char wal[160];
+	uint64_t rec[WAL_KEYS + 2];
+	write_wal_and_die(f, wal, sizeof(wal));
+	assert_int_equal(wal_records(wal, rec, WAL_KEYS + 2), WAL_KEYS);
+	unsigned bad = WAL_KEYS / 2;
+	flip_byte(wal, rec[bad] + HDB_WAL_OFF_LENGTH + 2); /* + 0x5a << 16: past the end */
+	struct dir_snapshot before;
+	snapshot_dir(f->path, &before);
+	assert_int_equal(hdb_open(f->path, NULL, &f->db), HDB_ECORRUPT);
+	assert_dir_unchanged(f->path, &before);
+}
+
 struct log_capture {
 	char text[4096];
 	size_t len;
@@ -408,11 +533,10 @@ static void capture_log(void *ctx, const char *msg)
 		c->len += (size_t)n;
 }
 
-/* Damage with intact records after it is not a torn tail: recovery is
- * point-in-time (the database stays a prefix of what was written), but the
- * loss is never silent: the log names the segment and offset, and every
- * byte not replayed is kept in NNNNNN.wal.damaged. */
-static void test_corruption_wal_record_is_not_silently_dropped(void **state)
+/* HDB_WAL_POINT_IN_TIME accepts the loss, never silently: the log names the
+ * segment, offset and bytes, every byte not replayed is kept in
+ * NNNNNN.wal.damaged, and the database then opens in strict mode. */
+static void test_corruption_wal_point_in_time_accepts_the_loss(void **state)
 {
 	struct fixture *f = *state;
 	char wal[160], damaged[200], what[256];
@@ -425,18 +549,95 @@ static void test_corruption_wal_record_is_not_silently_dropped(void **state)
 
 	hdb_options o;
 	hdb_options_init(&o);
+	o.wal_recovery = HDB_WAL_POINT_IN_TIME;
 	struct log_capture log = { .len = 0 };
 	o.log = capture_log;
 	o.log_ctx = &log;
 	assert_int_equal(hdb_open(f->path, &o, &f->db), 0);
 	for (unsigned i = 0; i < NKEYS + bad; i++)
 		assert_int_equal(read_back(f->db, i), 0);
+	assert_int_equal(read_back(f->db, NKEYS + bad), HDB_ENOTFOUND);
 
 	snprintf(what, sizeof(what), "%s offset %" PRIu64 ":", base_name(wal), rec[bad]);
 	if (!strstr(log.text, what))
 		fail_msg("log does not name \"%s\": %s", what, log.text);
+	snprintf(what, sizeof(what), "%" PRIu64 " bytes", size - rec[bad]);
+	if (!strstr(log.text, what))
+		fail_msg("log does not count \"%s\": %s", what, log.text);
 	snprintf(damaged, sizeof(damaged), "%s.damaged", wal);
 	assert_int_equal(file_size(damaged), size - rec[bad]);
+
+	assert_int_equal(hdb_close(f->db), 0);
+	f->db = NULL;
+	assert_int_equal(hdb_open(f->path, NULL, &f->db), 0);
+	assert_int_equal(read_back(f->db, NKEYS + bad - 1), 0);
+	struct reports r = { 0 };
+	assert_int_equal(hdb_close(f->db), 0);
+	f->db = NULL;
+	assert_int_equal(hdb_check(f->path, collect_report, &r), 0);
+	assert_int_equal(file_size(damaged), size - rec[bad]);
+}
+
+/* A zero-filled page with intact records after it is an unsynced write
+ * whose pages reached the disk out of order: nothing after it can have been
+ * acknowledged by an fsync, so the open replays up to it (keeping the rest
+ * as NNNNNN.wal.damaged); check still reports it. */
+static void test_corruption_wal_zero_hole_opens_point_in_time(void **state)
+{
+	struct fixture *f = *state;
+	char wal[160], damaged[200];
+	uint64_t rec[WAL_KEYS + 2];
+	write_wal_and_die(f, wal, sizeof(wal));
+	size_t n = wal_records(wal, rec, WAL_KEYS + 2);
+	assert_int_equal(n, WAL_KEYS);
+	uint64_t hole = 2 * HDB_WAL_PAGE;
+	assert_true(rec[n] > hole + 2 * HDB_WAL_PAGE);
+	unsigned first = 0; /* the record the hole starts in */
+	while (rec[first + 1] <= hole)
+		first++;
+	int fd = open(wal, O_WRONLY);
+	assert_true(fd >= 0);
+	static const uint8_t zeros[HDB_WAL_PAGE];
+	assert_int_equal(pwrite(fd, zeros, sizeof(zeros), (off_t)hole), (ssize_t)sizeof(zeros));
+	close(fd);
+
+	struct reports r = { 0 };
+	assert_int_equal(hdb_check(f->path, collect_report, &r), HDB_ECORRUPT);
+	expect_report(&r, base_name(wal), rec[first], rec[first] + 1);
+	if (!strstr(r.what[0], "hole"))
+		fail_msg("check does not call it a hole: %s", r.what[0]);
+
+	assert_int_equal(hdb_open(f->path, NULL, &f->db), 0);
+	for (unsigned i = 0; i < NKEYS + first; i++)
+		assert_int_equal(read_back(f->db, i), 0);
+	assert_int_equal(read_back(f->db, NKEYS + first), HDB_ENOTFOUND);
+	snprintf(damaged, sizeof(damaged), "%s.damaged", wal);
+	assert_int_equal(file_size(damaged), rec[n] - rec[first]);
+}
+
+/* Garbage from the last record to the end (no intact record in it) is a
+ * torn tail: cut, and the open succeeds without a .damaged file. */
+static void test_corruption_wal_garbage_tail_is_torn(void **state)
+{
+	struct fixture *f = *state;
+	char wal[160], damaged[200];
+	uint64_t rec[WAL_KEYS + 2];
+	write_wal_and_die(f, wal, sizeof(wal));
+	assert_int_equal(wal_records(wal, rec, WAL_KEYS + 2), WAL_KEYS);
+	int fd = open(wal, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	uint8_t junk[3000];
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 131 + 7) | 1;
+	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fd);
+	struct reports r = { 0 };
+	assert_int_equal(hdb_check(f->path, collect_report, &r), 0);
+	assert_int_equal(hdb_open(f->path, NULL, &f->db), 0);
+	for (unsigned i = 0; i < NKEYS + WAL_KEYS; i++)
+		assert_int_equal(read_back(f->db, i), 0);
+	snprintf(damaged, sizeof(damaged), "%s.damaged", wal);
+	assert_int_equal(access(damaged, F_OK), -1);
 }
 
 static void test_corruption_wal_record_never_returns_wrong_bytes(void **state)
@@ -631,8 +832,14 @@ int main(void)
 		T(test_corruption_table_block_read_fails_with_detail),
 		T(test_corruption_table_block_leaves_other_tables_readable),
 		T(test_corruption_table_block_stops_iterator_with_error),
+		T(test_corruption_table_filter_is_left_out),
 		T(test_corruption_wal_record_reported_by_check),
-		T(test_corruption_wal_record_is_not_silently_dropped),
+		T(test_corruption_wal_damage_with_records_after_fails_open),
+		T(test_corruption_wal_damage_fails_read_only_open),
+		T(test_corruption_wal_damaged_length_is_not_a_torn_tail),
+		T(test_corruption_wal_point_in_time_accepts_the_loss),
+		T(test_corruption_wal_zero_hole_opens_point_in_time),
+		T(test_corruption_wal_garbage_tail_is_torn),
 		T(test_corruption_wal_record_never_returns_wrong_bytes),
 		T(test_corruption_wal_torn_tail_is_dropped_on_open),
 		T(test_corruption_manifest_record_reported_by_check),

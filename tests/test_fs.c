@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "env.h"
 #include "fs_internal.h"
 #include "hybriddb.h"
 #include "keys.h"
@@ -387,6 +388,138 @@ static void count_report(void *ctx, const char *what)
 	reports++;
 }
 
+/* --- a superblock that fails its checksum ------------------------------ */
+
+/* Rewrites the database as one table and flips a byte in its block 0,
+ * which holds the superblock and the content of the first file created,
+ * made big here so that no entry shares the block; returns the superblock
+ * as it was. */
+static hdb_fs_super damage_superblock(struct env *e, uint64_t big)
+{
+	static char content[40000];
+	memset(content, ' ', sizeof(content) - 1);
+	content[0] = '[';
+	content[sizeof(content) - 2] = ']';
+	assert_int_equal(put(e->fs, big, false, O_WRONLY | O_TRUNC, content), 0);
+	hdb_fs_super was = super_of(e->db);
+	assert_int_equal(hdb_compact_range(e->db, NULL, 0, NULL, 0), 0);
+	close_all(e);
+	char **names, path[128];
+	size_t n, tables = 0;
+	assert_int_equal(hdb_list_dir(e->dir, &names, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(names[i]);
+		if (len < 4 || strcmp(names[i] + len - 4, ".sst"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", e->dir, names[i]);
+		tables++;
+	}
+	hdb_free_names(names, n);
+	assert_int_equal(tables, 1);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t b;
+	assert_int_equal(pread(fd, &b, 1, 10), 1);
+	b ^= 0x5a;
+	assert_int_equal(pwrite(fd, &b, 1, 10), 1);
+	close(fd);
+	return was;
+}
+
+static int open_engine(struct env *e)
+{
+	hdb_options o;
+	hdb_options_init(&o);
+	o.sync = HDB_SYNC_NEVER;
+	return hdb_open(e->dir, &o, &e->db);
+}
+
+/* The mount recounts the superblock from the entries and serves the rest,
+ * read-write; nothing is written until a change carries the superblock. */
+static void test_fs_damaged_superblock_is_recounted_from_entries(void **state)
+{
+	struct env *e = *state;
+	uint64_t big = create_doc(e->fs, HDB_FS_ROOT_INO, "big.json", "[]");
+	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "users", S_IFDIR | 0755);
+	uint64_t alice = create_doc(e->fs, dir, "alice.json", "{\"age\":30}");
+	create_doc(e->fs, dir, "notes.txt", "hello");
+	uint64_t gone = create_doc(e->fs, dir, "gone.json", "{}");
+	assert_int_equal(fs_node_unlink(e->fs, dir, "gone.json", false), 0);
+	fs_node_reap_orphan(e->fs, gone);
+	hdb_fs_super was = damage_superblock(e, big);
+
+	assert_int_equal(open_engine(e), 0);
+	void *v;
+	size_t vl;
+	assert_int_equal(hdb_get(e->db, NULL, HDB_FS_KEY_SUPER, HDB_FS_KEY_SUPER_LEN, &v, &vl), HDB_ECORRUPT);
+	assert_int_equal(hdb_fs_new(e->db, NULL, &e->fs), 0);
+	assert_false(e->fs->opt.read_only);
+	assert_int_equal(e->fs->sb.files, was.files);
+	assert_int_equal(e->fs->sb.dirs, was.dirs);
+	assert_int_equal(e->fs->sb.docs, was.docs);
+	assert_int_equal(e->fs->sb.symlinks, was.symlinks);
+	assert_int_equal(e->fs->sb.bytes, was.bytes);
+	assert_true(e->fs->sb.next_ino > gone - 1 && e->fs->sb.next_ino <= was.next_ino);
+	assert_int_equal(e->fs->sb.version, 1); /* no index keys: the lowest version that reads them */
+	char *s = content_of(e->fs, alice);
+	assert_string_equal(s, "{\"age\":30}");
+	free(s);
+	assert_int_equal(fs_read_data(e->fs, big, &v, &vl), HDB_ECORRUPT); /* in the damaged block */
+	/* the mount wrote nothing: the superblock is still the damaged one */
+	assert_int_equal(hdb_get(e->db, NULL, HDB_FS_KEY_SUPER, HDB_FS_KEY_SUPER_LEN, &v, &vl), HDB_ECORRUPT);
+
+	struct stat st;
+	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "users", &st), 0);
+	assert_int_equal(st.st_ino, dir);
+	uint64_t bob = create_doc(e->fs, dir, "bob.json", "{}");
+	assert_true(bob >= e->fs->sb.next_ino - 1 && bob > alice);
+	hdb_fs_super now = super_of(e->db);
+	assert_int_equal(now.docs, was.docs + 1);
+	assert_int_equal(now.bytes, was.bytes + 2);
+}
+
+/* Index keys mean format version 2 even with the superblock unreadable. */
+static void test_fs_damaged_superblock_version_follows_index_keys(void **state)
+{
+	struct env *e = *state;
+	uint8_t key[HDB_FS_KEY_PREFIX + 8] = { HDB_FS_TAG_IENTRY, 0, 0, 0, 0, 0, 0, 0, 1, 'f', 0, 'v', 'n' };
+	assert_int_equal(hdb_put(e->db, key, sizeof(key), "", 0, false), 0);
+	uint64_t big = create_doc(e->fs, HDB_FS_ROOT_INO, "big.json", "[]");
+	damage_superblock(e, big);
+	assert_int_equal(open_engine(e), 0);
+	assert_int_equal(hdb_fs_new(e->db, NULL, &e->fs), 0);
+	assert_int_equal(e->fs->sb.version, 2);
+}
+
+/* Schema keys mean format version 3 even with the superblock unreadable. */
+static void test_fs_damaged_superblock_version_follows_schema_keys(void **state)
+{
+	struct env *e = *state;
+	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "t", S_IFDIR | 0755);
+	uint8_t key[HDB_FS_KEY_PREFIX] = { HDB_FS_TAG_SCHEMA };
+	for (int i = 0; i < 8; i++)
+		key[1 + i] = (uint8_t)(dir >> (56 - 8 * i));
+	const char *schema = "{\"columns\":{\"id\":\"integer\"}}";
+	assert_int_equal(hdb_put(e->db, key, sizeof(key), schema, strlen(schema), false), 0);
+	uint64_t big = create_doc(e->fs, HDB_FS_ROOT_INO, "big.json", "[]");
+	damage_superblock(e, big);
+	assert_int_equal(open_engine(e), 0);
+	assert_int_equal(hdb_fs_new(e->db, NULL, &e->fs), 0);
+	assert_int_equal(e->fs->sb.version, HDB_FS_VERSION_TABLES);
+}
+
+/* A key tag this version does not know: a newer format, refused. */
+static void test_fs_damaged_superblock_with_unknown_keys_is_newer_format(void **state)
+{
+	struct env *e = *state;
+	assert_int_equal(hdb_put(e->db, "Zz", 2, "", 0, false), 0);
+	uint64_t big = create_doc(e->fs, HDB_FS_ROOT_INO, "big.json", "[]");
+	damage_superblock(e, big);
+	assert_int_equal(open_engine(e), 0);
+	hdb_fs *fs = NULL;
+	assert_int_equal(hdb_fs_new(e->db, NULL, &fs), HDB_EVERSION);
+}
+
 static void test_fs_check_passes_on_sound_database(void **state)
 {
 	struct env *e = *state;
@@ -460,6 +593,10 @@ int main(void)
 		T(test_fs_committed_document_is_no_longer_pending),
 		T(test_fs_removed_file_stays_readable_then_content_goes),
 		T(test_fs_orphan_left_by_crash_is_reaped_by_next_mount),
+		T(test_fs_damaged_superblock_is_recounted_from_entries),
+		T(test_fs_damaged_superblock_version_follows_index_keys),
+		T(test_fs_damaged_superblock_version_follows_schema_keys),
+		T(test_fs_damaged_superblock_with_unknown_keys_is_newer_format),
 		T(test_fs_check_passes_on_sound_database),
 		T(test_fs_check_reports_wrong_counter),
 		T(test_fs_check_reports_invalid_document),

@@ -13,13 +13,22 @@
 #   1. `hybriddb check` must exit 3 and name the damaged file, or exit 0
 #      only when the byte is provably irrelevant (see accept_check_ok);
 #   2. the mount either refuses with exit 1 and a one-line message (only
-#      acceptable for MANIFEST damage), or serves, and then every document
-#      reads back byte-identical to what it should hold or fails with EIO;
-#      never different bytes, never a name that should not be there, and
-#      the daemon is alive at the end and exits without a crash (status
-#      < 128: no signal, no sanitizer abort) when unmounted.
+#      acceptable for MANIFEST damage; for a table's index block or footer,
+#      without which nothing in it can be read, or the data block holding
+#      the root directory's entry, when the message names the table; and
+#      for WAL damage that intact records follow when the message names
+#      the segment, the offset and `hybriddb recover`), or serves, and then every document reads back
+#      byte-identical to what it should hold or fails with EIO; never
+#      different bytes, never a name that should not be there, and the
+#      daemon is alive at the end and exits without a crash (status < 128:
+#      no signal, no sanitizer abort) when unmounted;
+#   3. after a refusal for WAL damage, `hybriddb recover` exits 0, reports
+#      the cut (segment and offset) and keeps NNNNNN.wal.damaged, and the
+#      database then mounts and serves what was written before the cut
+#      (checked as in 2, with the cut as a torn tail's).
 #
-# Prints the outcome counts: refused / all intact / some EIO.
+# Prints the outcome counts: refused / refused for WAL damage and recovered
+# / all intact / some EIO.
 . "$(dirname "$0")/lib.sh"
 hdb_setup "${1:-}"
 command -v python3 >/dev/null || skip "python3 not installed"
@@ -153,6 +162,47 @@ accept_check_ok() {
 	WHY="damaged record at $1 reaches the end of $base: torn tail"
 }
 
+# sst_region FILE OFFSET: what byte OFFSET of the (undamaged) table FILE
+# belongs to (sst_format.h): "footer", "index" or "filter" (with their
+# trailers), "root" for the data block holding the root directory's entry
+# ('E' | 0 | ""), else "data".
+sst_region() {
+	python3 - "$@" <<'EOF'
+import struct, sys, zlib
+path, off = sys.argv[1], int(sys.argv[2])
+d = open(path, "rb").read()
+def varint(b, p):
+    r = s = 0
+    while True:
+        c = b[p]; p += 1; r |= (c & 0x7f) << s; s += 7
+        if not c & 0x80: return r, p
+def contents(o, n):
+    stored = d[o:o + n]
+    if d[o + n] != 1:
+        return stored
+    _, p = varint(stored, 0)
+    return zlib.decompress(bytes(stored[p:]), -15)
+def keys(c):
+    nr = struct.unpack_from("<I", c, len(c) - 4)[0]
+    end, p, key = len(c) - 4 - 4 * nr, 0, b""
+    while p < end:
+        sh, p = varint(c, p); un, p = varint(c, p); vl, p = varint(c, p)
+        key = key[:sh] + c[p:p + un]
+        yield key, c[p + un:p + un + vl]
+        p += un + vl
+io, isz, fo, fsz = struct.unpack_from("<QQQQ", d, len(d) - 56)
+if off >= len(d) - 56: print("footer"); sys.exit(0)
+if io <= off < io + isz + 5: print("index"); sys.exit(0)
+if fsz and fo <= off < fo + fsz + 5: print("filter"); sys.exit(0)
+for _, h in keys(contents(io, isz)):
+    bo, p = varint(h, 0); bs, p = varint(h, p)
+    if bo <= off < bo + bs + 5:
+        root = any(k[:-8] == b"E" + bytes(8) for k, _ in keys(contents(bo, bs)))
+        print("root" if root else "data"); sys.exit(0)
+print("data")
+EOF
+}
+
 # verify_mount: every document holds what it should or fails with EIO.
 # Prints "intact" or "eio N"; exits non-zero (with the reason) on wrong
 # bytes, a wrong presence or another error.
@@ -222,10 +272,12 @@ rnd() {	# R = a random number in [0, $1), from bash's seeded RANDOM (30 bits)
 T=$HDB_TMP/trial
 # trial T F OFF XOR: one trial, run in a subshell (so `fail` ends only this
 # trial); appends its outcome words to $W/outcome and the daemon's pid to
-# $W/pid.  Outcomes: check3 | checkok, then refused | intact | eio, then
-# daemon-err when the daemon exited non-zero (no crash) at unmount.
+# $W/pid.  Outcomes: check3 | checkok, then refused | refused-sst |
+# refused-wal (then
+# the outcome after recover) | intact | eio, then daemon-err when the
+# daemon exited non-zero (no crash) at unmount.
 trial() {
-	local t=$1 f=$2 off=$3 xor=$4 rc pid out what
+	local t=$1 f=$2 off=$3 xor=$4 rc pid out what region
 	what="trial $t: $f byte $off of $(stat -c %s "$T/$f") ^ 0x$(printf %02x "$xor")"
 	perl -e 'open(F, "+<", $ARGV[0]) or die "$!"; sysseek(F, $ARGV[1], 0); sysread(F, $b, 1) == 1 or die;
 		$b ^= chr($ARGV[2]); sysseek(F, $ARGV[1], 0); syswrite(F, $b) == 1 or die' "$T/$f" "$off" "$xor" ||
@@ -254,10 +306,52 @@ trial() {
 		wait "$pid" || rc=$?
 		[ "$rc" -eq 1 ] || fail "$what: mount failed with exit $rc (expected 1 or a mount): $(cat "$W/mount.err")"
 		[ "$(grep -c . "$W/mount.err")" -eq 1 ] || fail "$what: mount refused without a one-line message: $(cat "$W/mount.err")"
+		if [[ $f == *.wal ]] && grep -qF "$f offset " "$W/mount.err" && grep -qF "hybriddb recover" "$W/mount.err"; then
+			recover_and_verify "$what" "$pid"
+			echo refused-wal >>"$W/outcome"
+			return 0
+		fi
+		if [[ $f == *.sst ]]; then
+			# A table whose index or footer is damaged cannot be read at
+			# all, and nothing can be served without the root directory.
+			region=$(sst_region "$PRISTINE/$f" "$off") || fail "$what: sst_region failed"
+			case $region in
+			index | footer | root)
+				grep -qF "$f offset " "$W/mount.err" || fail "$what: refusal does not name $f: $(cat "$W/mount.err")"
+				echo refused-sst >>"$W/outcome"
+				return 0
+				;;
+			esac
+			fail "$what: mount refused a database whose $f is damaged in a $region block: $(cat "$W/mount.err")"
+		fi
 		[[ $f == MANIFEST-* ]] || fail "$what: mount refused a database whose $f is damaged (only MANIFEST damage may): $(cat "$W/mount.err")"
 		echo refused >>"$W/outcome"
 		return 0
 	fi
+	serve_and_verify "$what" "$pid"
+}
+
+# recover_and_verify WHAT: the mount refused WAL damage; `hybriddb recover`
+# must accept the loss, name the cut, and leave a database that mounts and
+# serves what was written before the cut (CUT = the damaged record).
+recover_and_verify() {
+	local what=$1 pid rc=0
+	"$HDB_BIN" recover "$T" >"$W/recover.out" 2>&1 || rc=$?
+	[ "$rc" -eq 0 ] || fail "$what: recover exited $rc: $(cat "$W/recover.out")"
+	CUT=$(sed -n "s/.*WAL $f offset \([0-9]*\): .*kept in $f.damaged.*/\1/p" "$W/recover.out" | head -1)
+	[ -n "$CUT" ] || fail "$what: recover did not report the cut in $f: $(cat "$W/recover.out")"
+	[ -s "$T/$f.damaged" ] || fail "$what: recover kept no $f.damaged"
+	"${HDB_ENV_SIGDFL[@]}" "$HDB_BIN" mount "$T" "$MNT" -f >"$W/mount.out" 2>"$W/mount.err" &
+	pid=$!
+	echo "$pid" >"$W/pid"
+	wait_for_mount "$MNT" "$pid" 30 || fail "$what: no mount after recover: $(cat "$W/mount.err")"
+	serve_and_verify "$what (after recover)" "$pid"
+}
+
+# serve_and_verify WHAT PID: the daemon PID serves $MNT; checks every
+# document, unmounts, and appends the outcome.
+serve_and_verify() {
+	local what=$1 pid=$2 out rc=0
 	out=$(verify_mount) || fail "$what: wrong content: $out
 check said: $(head -3 "$W/check.out")"
 	hdb_pid_alive "$pid" || fail "$what: the daemon died while reading: $(tail -5 "$W/mount.err")"
@@ -292,7 +386,9 @@ for t in $(seq 1 "$TRIALS"); do
 done
 count() { grep -cx "$1" "$W/outcome" || true; }
 echo "test_corruption_trials: seed $SEED, $TRIALS trials: check reported the file $(count check3), accepted $(count checkok) as a torn tail;" \
-	"mount refused $(count refused), all intact $(count intact), some EIO $(count eio), FAILED $(count failed);" \
+	"mount refused $(count refused) for the MANIFEST and $(count refused-sst) for a table's index, footer or root entry," \
+	"refused for WAL damage then recovered $(count refused-wal)," \
+	"all intact $(count intact), some EIO $(count eio), FAILED $(count failed);" \
 	"daemon exited non-zero (no crash) at unmount in $(count daemon-err)"
 [ "$(count failed)" -eq 0 ] || fail "$(count failed) of $TRIALS trials failed (seed $SEED):
 $(grep '^FAIL' "$W/failures")"
