@@ -744,6 +744,36 @@ static void test_db_full_compaction_drops_tombstones(void **state)
 	hdb_iter_free(it);
 }
 
+/* Without snapshots, a full compaction keeps one version of each key: a
+ * key overwritten 2000 times (a counter record, say) takes the room of one
+ * value on disk, not of every value it ever had. */
+static void test_db_full_compaction_keeps_only_newest_versions(void **state)
+{
+	struct fixture *f = *state;
+	hdb_options o;
+	small_options(&o);
+	o.compression = false;
+	open_db(f, &o);
+	char v[200];
+	for (unsigned i = 0; i < 2000; i++) {
+		memset(v, 'a' + i % 26, sizeof(v));
+		assert_int_equal(hdb_put(f->db, "counter", 7, v, sizeof(v), false), 0);
+		if (i % 500 == 499)
+			assert_int_equal(hdb_flush(f->db), 0);
+	}
+	assert_int_equal(hdb_compact_range(f->db, NULL, 0, NULL, 0), 0);
+	hdb_stats s;
+	assert_int_equal(hdb_get_stats(f->db, &s), 0);
+	assert_int_equal(total_tables(&s), 1);
+	assert_true(s.disk_bytes < 8 * sizeof(v) + 4096); /* 2000 versions would be ~400 KB */
+	void *got;
+	size_t len;
+	assert_int_equal(hdb_get(f->db, NULL, "counter", 7, &got, &len), 0);
+	assert_int_equal(len, sizeof(v));
+	assert_int_equal(((char *)got)[0], 'a' + 1999 % 26);
+	free(got);
+}
+
 static void test_db_compact_range_keeps_data_outside_and_inside(void **state)
 {
 	struct fixture *f = *state;
@@ -1016,6 +1046,7 @@ int main(void)
 		T(test_db_flush_of_empty_memtable_creates_nothing),
 		T(test_db_full_compaction_leaves_one_level),
 		T(test_db_full_compaction_drops_tombstones),
+		T(test_db_full_compaction_keeps_only_newest_versions),
 		T(test_db_compact_range_keeps_data_outside_and_inside),
 		T(test_db_stats_json_names_expected_fields),
 		T(test_db_stats_count_gets_and_user_bytes),
