@@ -104,7 +104,11 @@ void db_delete_obsolete(hdb_db *db)
 
 /* Writes every entry of it to a new table `number`; *out is NULL when the
  * iterator was empty (no file is left behind). */
-static int build_table(hdb_db *db, hdb_iiter *it, uint64_t number, hdb_fmeta **out)
+/* Writes the entries of it (a MemTable's, in internal-key order) to table
+ * number, leaving out every version that a newer version of its key
+ * hides from every reader: one at or below smallest_snapshot.  Tombstones
+ * stay (they may hide older values in lower levels). */
+static int build_table(hdb_db *db, hdb_iiter *it, uint64_t smallest_snapshot, uint64_t number, hdb_fmeta **out)
 {
 	char path[PATH_MAX];
 	*out = NULL;
@@ -117,8 +121,18 @@ static int build_table(hdb_db *db, hdb_iiter *it, uint64_t number, hdb_fmeta **o
 	if (rc)
 		return rc;
 	hdb_buf smallest = { 0 }, largest = { 0 };
+	uint64_t newer_seq = UINT64_MAX; /* of the last version written of the key in largest */
 	for (hdb_iiter_seek_first(it); hdb_iiter_valid(it) && !rc; hdb_iiter_next(it)) {
 		hdb_slice k = hdb_iiter_key(it), v = hdb_iiter_value(it);
+		if (k.len < HDB_TAG_SIZE) {
+			rc = hdb_corrupt("memtable", 0, "internal key shorter than its tag");
+			break;
+		}
+		hdb_slice uk = hdb_ikey_user(k.data, k.len);
+		bool same_key = largest.len && hdb_bytes_cmp(uk.data, uk.len, largest.data, largest.len - HDB_TAG_SIZE) == 0;
+		if (same_key && newer_seq <= smallest_snapshot)
+			continue; /* hidden from every reader by the version written */
+		newer_seq = hdb_ikey_seq(k.data, k.len);
 		if (!smallest.len)
 			rc = hdb_buf_append(&smallest, k.data, k.len);
 		if (!rc)
@@ -155,10 +169,12 @@ int db_write_level0(hdb_db *db, hdb_mem *mem, hdb_vedit *edit)
 	int rc = pending_add(db, number);
 	if (rc)
 		return rc;
+	uint64_t smallest_snapshot = db->snapshots.next != &db->snapshots ? db->snapshots.next->seq
+	                                                                   : hdb_vset_last_seq(db->vs);
 	hdb_iiter *it = hdb_mem_iter_new(mem);
 	pthread_mutex_unlock(&db->mu);
 	hdb_fmeta *f = NULL;
-	rc = it ? build_table(db, it, number, &f) : -ENOMEM;
+	rc = it ? build_table(db, it, smallest_snapshot, number, &f) : -ENOMEM;
 	hdb_iiter_destroy(it);
 	/* The manifest will name the table: its directory entry must be
 	 * durable first, or a crash leaves the manifest pointing at nothing. */
