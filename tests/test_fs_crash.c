@@ -7,15 +7,16 @@
  * directories — create+write+close, in-place overwrite (O_TRUNC), editor
  * save (write a temporary, maybe fsync it, rename it over the document),
  * moves across directories, RENAME_EXCHANGE, unlink (also of a file the
- * kernel still references, or that a writer has open), mkdir, rmdir (of a
- * tree emptied first, and of a non-empty one: ENOTEMPTY), directory
- * renames, closes rejected for invalid JSON, fsync, fsyncdir, indexes
- * created (on an empty collection and on a full one) and dropped, and a
- * remount half-way — is expanded into steps, one per fs call.  A model
- * replays the steps and records, for every path, what it holds after each
- * step (nothing, a directory, or which version of the content); a
- * document whose creating open has not committed yet counts as absent
- * (fs.h: it is gone after the next mount).
+ * kernel still references, or that a writer has open), renames, exchanges
+ * and unlinks of a document between its create and its first close,
+ * mkdir, rmdir (of a tree emptied first, and of a non-empty one:
+ * ENOTEMPTY), directory renames, closes rejected for invalid JSON, fsync,
+ * fsyncdir, indexes created (on an empty collection and on a full one) and
+ * dropped, and a remount half-way — is expanded into steps, one per fs
+ * call.  A model replays the steps and records, for every path, what it
+ * holds after each step (nothing, a directory, or which version of the
+ * content); a document whose creating open has not committed yet counts
+ * as absent (fs.h: it is gone after the next mount).
  *
  * The script runs once to count its sync points, then for every sync
  * point k (at most MAX_POINTS of them, drawn from the seed, plus the first
@@ -24,15 +25,16 @@
  * not durable; at every other point a random part of them kept, as a torn
  * write leaves).  The crash is applied to the real files and the database
  * is mounted again (the engine over plain POSIX I/O, then hdb_fs_new, which
- * recovers).  The tree it shows must be the model's state after some
- * prefix of the steps that holds every step acknowledged as durable: with
- * sync_always every step that returned, otherwise every step up to the
- * last fsync, fsyncdir or clean remount.  That one comparison covers
- * "nothing acknowledged is lost", "no document torn or mixed" (every file
- * holds exactly one version written to that path) and the atomicity of
- * renames.  Also: every entry's size is its content's, no pending or orphan
- * record is left, hdb_fs_check and hdb_check are clean, and a second mount
- * shows the very same tree (recovery is idempotent).
+ * recovers; at odd k that mount itself loses power first, and the next
+ * one recovers from both).  The tree it shows must be the model's state
+ * after some prefix of the steps that holds every step acknowledged as
+ * durable: with sync_always every step that returned, otherwise every step
+ * up to the last fsync, fsyncdir or clean remount.  That one comparison
+ * covers "nothing acknowledged is lost", "no document torn or mixed"
+ * (every file holds exactly one version written to that path) and the
+ * atomicity of renames.  Also: every entry's size is its content's, no
+ * pending or orphan record is left, hdb_fs_check and hdb_check are clean,
+ * and a second mount shows the very same tree (recovery is idempotent).
  *
  * The script runs with sync_always and with the engine's sync policy
  * "never" (durable only at fsync, fsyncdir and a clean close).  The mount's
@@ -40,6 +42,12 @@
  * reproduce.  Sync points of the engine's background thread (flushes,
  * compactions) fall where the scheduler puts them, so the k-th sync point
  * of a crash run is near, not always at, the counting run's k-th.
+ *
+ * The fs needs no hook for the env: hdb_fs_new takes an open engine, and
+ * the test opens it with hdb_options.env set to the fault env.
+ *
+ * Thread safety: the script runs on one thread, as one FUSE worker would
+ * call the fs; the engine's background thread flushes and compacts.
  *
  * HDB_SEED=<n> changes the script, HDB_FS_CRASH_ACTIONS=<n> its length.
  * Temporary directories go to $TMPDIR, else /dev/shm, else /tmp.
@@ -580,11 +588,29 @@ static void drop_ref(struct gen *g, uint32_t node)
 		g_forget(g, node, 1);
 }
 
+/* A document still being created (its 'P' record) is moved by a rename,
+ * swapped by an exchange, or removed, before its first close. */
+static void move_pending(struct gen *g, uint32_t n)
+{
+	unsigned r = below(100);
+	char name[NAME_CAP];
+	doc_name(name);
+	uint32_t dir = pick(g, is_dir), other = pick(g, is_doc);
+	if (r < 6 && child(g, dir, name) == NONE)
+		g_rename(g, n, dir, name, 0);
+	else if (r >= 6 && r < 9 && other != NONE)
+		g_rename(g, n, g->nodes[other].parent, g->nodes[other].name, RENAME_EXCHANGE);
+	else if (r >= 9 && r < 12)
+		g_unlink(g, n);
+}
+
 static void act_create(struct gen *g, uint32_t dir, const char *name)
 {
 	uint32_t n = g_make(g, dir, name, false);
 	bool bad = below(100) < 4;
 	g_open(g, 0, n, O_WRONLY | O_CREAT, true);
+	if (!bad)
+		move_pending(g, n);
 	g_write(g, 0, bad);
 	g_close(g, 0, !bad && below(100) < 10);
 	if (g->nodes[n].linked)
@@ -1228,9 +1254,30 @@ static bool same_tree(const struct snap *a, const struct snap *b)
 }
 
 struct totals {
-	unsigned runs, crashed, torn_wal_reports, failures;
+	unsigned runs, crashed, recoveries_cut, torn_wal_reports, failures;
 	char failure[6][1600];
 };
+
+/* The power fails again during the mount that recovers from the crash at
+ * sync point k: during one of its first four sync points (replaying the
+ * WAL into a table, the fs's recovery batch, the close).  Returns whether
+ * it did fail before the mount was done. */
+static bool cut_recovery(const char *path, const struct config *cfg, int64_t k, uint64_t seed)
+{
+	hdb_env *env = fault_env_new();
+	assert_non_null(env);
+	fault_env_set_crash_at_sync(env, 1 + (k / 2) % 4);
+	if (k % 4 == 1)
+		fault_env_keep_unsynced(env, seed ^ (uint64_t)k ^ 0x5a);
+	struct runner r = { .cfg = cfg, .path = path };
+	engine_options(&r.eopt, env);
+	if (!mount_fs(&r))
+		unmount_fs(&r);
+	bool cut = fault_env_crashed(env);
+	assert_int_equal(fault_env_simulate_crash(env), 0);
+	fault_env_free(env);
+	return cut;
+}
 
 /* One crash point: run, lose power, recover twice, verify.  after_sync:
  * the power fails right after sync point k; else during it. */
@@ -1257,6 +1304,9 @@ static void crash_at(const struct config *cfg, const struct script *sc, int64_t 
 	if (out.stopped && !crashed)
 		append(msg, sizeof(msg), "step %zu (%s) returned %d, not %d, with the power on; ", out.stopped_at,
 		       stop_name(sc, &out), out.first_error, out.expected);
+
+	if (k % 2)
+		t->recoveries_cut += cut_recovery(path, cfg, k, seed);
 
 	/* before recovery, only a WAL tail may look damaged */
 	struct reports before = { 0 };
@@ -1287,7 +1337,8 @@ static void crash_at(const struct config *cfg, const struct script *sc, int64_t 
 		if (t->failures < 6) {
 			const char *at = stop_name(sc, &out);
 			snprintf(t->failure[t->failures], sizeof(t->failure[0]),
-			         "crash %s sync %" PRId64 " (stopped at step %zu, %s, by %s; durable %zu, attempted %zu): %s",
+			         "crash %s sync %" PRId64 " (stopped at step %zu, %s, by %s; "
+			         "durable %zu, attempted %zu): %s",
 			         after_sync ? "after" : "during", k, out.stopped_at, at, hdb_strerror(out.first_error),
 			         out.durable, out.attempted, msg);
 		}
@@ -1401,9 +1452,10 @@ static void every_sync_point(const struct config *cfg)
 		if (pts[i] > 0)
 			crash_at(cfg, sc, pts[i], false, seed, &t);
 	}
-	print_message("fs crash test, sync=%s: %u crash runs, %u crashed mid-workload, %u torn-WAL reports from "
-	              "hdb_check before recovery, %u survived, %u failed\n",
-	              cfg->name, t.runs, t.crashed, t.torn_wal_reports, t.runs - t.failures, t.failures);
+	print_message("fs crash test, sync=%s: %u crash runs, %u crashed mid-workload, %u with the recovering mount "
+	              "crashed too, %u torn-WAL reports from hdb_check before recovery, %u survived, %u failed\n",
+	              cfg->name, t.runs, t.crashed, t.recoveries_cut, t.torn_wal_reports, t.runs - t.failures,
+	              t.failures);
 	for (unsigned i = 0; i < t.failures && i < 6; i++)
 		print_message("  %s\n\n", t.failure[i]);
 	free(pts);
