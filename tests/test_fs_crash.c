@@ -80,7 +80,7 @@
 #define EDGE_POINTS 20  /* the first and last ones, always tried */
 #define NAME_CAP 32
 #define PATH_CAP 160
-#define NSLOTS 2        /* file handles a script holds at once */
+#define NSLOTS 1        /* file handles a script holds at once */
 #define CONTENT_MAX 17000
 #define NONE UINT32_MAX
 #define CONTENT_BAD UINT32_MAX
@@ -214,7 +214,8 @@ struct step {
 	uint32_t node;       /* MKDIR MAKE OPEN LOOKUP FORGET INDEX DROP_INDEX */
 	uint32_t parent;     /* MKDIR MAKE LOOKUP UNLINK RMDIR RENAME */
 	uint32_t parent2;    /* RENAME destination */
-	uint32_t arg;        /* WRITE content id; OPEN flags; RENAME flags; FORGET count */
+	uint32_t arg;        /* WRITE content id (top bit: cut short, not JSON);
+	                        OPEN flags; RENAME flags; FORGET count */
 	char name[NAME_CAP], name2[NAME_CAP];
 };
 
@@ -451,8 +452,8 @@ static void g_write(struct gen *g, unsigned slot, bool bad)
 	record(g);
 }
 
-/* Closes the handle in slot (fsync first when asked): the commit, then the
- * release. */
+/* Closes the handle in slot, as fsync (when asked), flush and release
+ * reach the fs: the first of them commits. */
 static void g_close(struct gen *g, unsigned slot, bool fsync)
 {
 	struct step *s = push(g, fsync ? S_FSYNC : S_COMMIT);
@@ -468,6 +469,11 @@ static void g_close(struct gen *g, unsigned slot, bool fsync)
 		n->val = (int32_t)g->slot_content[slot];
 	}
 	record(g);
+	if (fsync) {
+		s = push(g, S_COMMIT); /* nothing left to commit */
+		s->slot = (uint8_t)slot;
+		record(g);
+	}
 	s = push(g, S_RELEASE);
 	s->slot = (uint8_t)slot;
 	record(g);
