@@ -592,7 +592,7 @@ run_streams() {
 # Per document: cp -r ingestion, ls -l of the collection and stat of a
 # sample of names, the last two cold, at each size.
 run_scale() {
-	local size rep sample=$work/scale.sample m keys=() list
+	local size rep sample=$work/scale.sample m keys=() list rss_rows=()
 	IFS=, read -r -a list <<<"$sizes"
 	coll=c names=$work/scale.names
 	for size in "${list[@]}"; do
@@ -602,6 +602,7 @@ run_scale() {
 		names_of "$src" "$names"
 		m=$((size < sample_max ? size : sample_max))
 		shuf -n "$m" --random-source=<(yes) "$names" >"$sample"
+		RSS=()
 		for ((rep = 1; rep <= repeat; rep++)); do
 			start_all
 			each "s$size:ingest" "cp -r ingestion, $size docs" warm w_ingest "$src" @
@@ -614,6 +615,7 @@ run_scale() {
 		DIV[s$size:ls]=$size
 		DIV[s$size:lookup]=$m
 		keys+=("s$size:ingest" "s$size:lookup" "s$size:ls")
+		rss_rows+=("| $size | $(human "${RSS[floor]-}") | $(human "${RSS[mount]-}") |")
 		check_outputs "s$size:ls" "s$size:lookup"
 		rm -rf "$src"
 	done
@@ -621,6 +623,11 @@ run_scale() {
 		echo "### Scale: cost per document in one collection (µs per document; lookup: per name)"
 		echo
 		print_table µs/doc "${keys[@]}"
+		echo "Daemon peak RSS (VmHWM) with the collection mounted:"
+		echo
+		echo "| documents | floor | mount |"
+		echo "| ---: | ---: | ---: |"
+		printf '%s\n' "${rss_rows[@]}"
 	} >>"$work/report.md"
 }
 
