@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control.h"
 #include "fs_internal.h"
 
 static const struct {
@@ -22,8 +23,6 @@ static const struct {
 #define NVFILES (sizeof(vfiles) / sizeof(vfiles[0]))
 
 _Static_assert(HDB_VFILE_STATS_INO < HDB_FS_FIRST_INO, "virtual inodes are reserved");
-
-static const char control_help[] = "compact\nflush\nsync\ncheckpoint\n";
 
 uint64_t hdb_vfile_by_name(const char *name)
 {
@@ -68,7 +67,7 @@ void hdb_vfile_stat(const hdb_fs *fs, uint64_t ino, struct stat *st)
 	st->st_gid = fs->opt.owner_gid;
 	st->st_blksize = 4096;
 	if (ino == HDB_VFILE_CONTROL_INO)
-		st->st_size = sizeof(control_help) - 1;
+		st->st_size = strlen(hdb_control_help);
 	/* The mount's start: a stable time for tools that compare them. */
 	st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec = fs->mounted_at.sec;
 	st->st_atim.tv_nsec = st->st_mtim.tv_nsec = st->st_ctim.tv_nsec = fs->mounted_at.nsec;
@@ -89,10 +88,10 @@ int hdb_vfile_open(hdb_fs *fs, uint64_t ino, int flags, hdb_wbuf *content)
 	}
 	if (ino != HDB_VFILE_CONTROL_INO)
 		return -ENOENT;
-	char *help = strdup(control_help);
+	char *help = strdup(hdb_control_help);
 	if (!help)
 		return -ENOMEM;
-	hdb_wbuf_adopt(content, help, sizeof(control_help) - 1);
+	hdb_wbuf_adopt(content, help, strlen(hdb_control_help));
 	return 0;
 }
 
@@ -107,63 +106,20 @@ static int cmd_checkpoint(hdb_db *db)
 	return rc ? rc : hdb_sync(db);
 }
 
-static const struct {
-	const char *name;
-	int (*run)(hdb_db *db);
-} commands[] = {
-	{ "compact", cmd_compact },
-	{ "flush", hdb_flush },
-	{ "sync", hdb_sync },
-	{ "checkpoint", cmd_checkpoint },
-};
-
-static int find_command(const char *cmd, size_t n)
+static int run(hdb_db *db, enum hdb_control_cmd c)
 {
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strlen(commands[i].name) == n && !memcmp(commands[i].name, cmd, n))
-			return (int)i;
-	return -1;
-}
-
-static bool is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Calls fn on each whitespace-separated word of buf[0..n) until it fails. */
-static int each_word(const char *buf, size_t n, int (*fn)(hdb_fs *fs, const char *w, size_t len), hdb_fs *fs)
-{
-	size_t i = 0;
-	while (i < n) {
-		while (i < n && is_space(buf[i]))
-			i++;
-		size_t start = i;
-		while (i < n && !is_space(buf[i]))
-			i++;
-		if (i == start)
-			continue;
-		int rc = fn(fs, buf + start, i - start);
-		if (rc)
-			return rc;
+	switch (c) {
+	case HDB_CONTROL_COMPACT:
+		return cmd_compact(db);
+	case HDB_CONTROL_FLUSH:
+		return hdb_flush(db);
+	case HDB_CONTROL_SYNC:
+		return hdb_sync(db);
+	case HDB_CONTROL_CHECKPOINT:
+		return cmd_checkpoint(db);
+	default:
+		return -EINVAL;
 	}
-	return 0;
-}
-
-static int check_word(hdb_fs *fs, const char *w, size_t len)
-{
-	if (find_command(w, len) >= 0)
-		return 0;
-	hdb_fs_log(".control: unknown command \"%.*s\"", (int)(len > 64 ? 64 : len), w);
-	return -EINVAL;
-}
-
-static int run_word(hdb_fs *fs, const char *w, size_t len)
-{
-	int rc = commands[find_command(w, len)].run(fs->db);
-	if (!rc)
-		return 0;
-	hdb_fs_log(".control: %.*s failed: %s", (int)len, w, hdb_strerror(rc));
-	return -hdb_fs_errno(rc);
 }
 
 int hdb_vfile_write(hdb_fs *fs, uint64_t ino, const char *buf, size_t n)
@@ -177,7 +133,20 @@ int hdb_vfile_write(hdb_fs *fs, uint64_t ino, const char *buf, size_t n)
 			   HDB_VFILE_CONTROL_WRITE_MAX);
 		return -EINVAL;
 	}
-	/* Check every word first, so that a write with a bad one runs nothing. */
-	int rc = each_word(buf, n, check_word, fs);
-	return rc ? rc : each_word(buf, n, run_word, fs);
+	/* The whole write is parsed first, so a write with a bad word runs
+	 * nothing (control.h). */
+	enum hdb_control_cmd cmds[HDB_CONTROL_MAX_WORDS];
+	size_t ncmds, bad, badlen;
+	if (hdb_control_parse(buf, n, cmds, &ncmds, &bad, &badlen)) {
+		hdb_fs_log(".control: unknown command \"%.*s\"", (int)(badlen > 64 ? 64 : badlen), buf + bad);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ncmds; i++) {
+		int rc = run(fs->db, cmds[i]);
+		if (rc) {
+			hdb_fs_log(".control: %s failed: %s", hdb_control_name(cmds[i]), hdb_strerror(rc));
+			return -hdb_fs_errno(rc);
+		}
+	}
+	return 0;
 }

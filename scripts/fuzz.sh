@@ -4,9 +4,10 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS
 #
-# TARGET is one of: wal batch block sst manifest json query csv schema, or
-# `all` (every target for SECONDS, FUZZ_JOBS of them at a time).  Each run starts from a copy of
-# tests/fuzz/corpus/TARGET in a temporary directory, so the repository is
+# TARGET is one of: wal batch block sst manifest json query csv schema
+# control, or `all` (every target for SECONDS, FUZZ_JOBS of them at a
+# time).  Each run starts from a copy of tests/fuzz/corpus/TARGET in a
+# temporary directory, so the repository is
 # never written (except build-fuzz).  Prints executions, executions/s and
 # coverage per target.  Exits non-zero when a target crashed, leaked, timed
 # out or ran out of memory, after printing the reproducer's path (kept) and
@@ -19,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets_all=(wal batch block sst manifest json query csv schema)
+targets_all=(wal batch block sst manifest json query csv schema control)
 
 usage() {
 	local IFS='|'
