@@ -780,6 +780,32 @@ static void test_fs_query_check_finds_missing_and_stale_entries(void **state)
 	assert_int_equal(problems, 2);
 }
 
+static void keep_report(void *ctx, const char *what)
+{
+	snprintf(ctx, 128, "%s", what);
+}
+
+static void test_fs_query_check_reports_entries_of_no_index_once(void **state)
+{
+	struct env *e = *state;
+	write_doc(e, "a.json", "{\"v\":1}");
+	assert_int_equal(fs_index_create(e->fs, e->coll, "v", 1), 0);
+	uint8_t k[FS_IKEY_MAX];
+	hdb_jval v;
+	assert_int_equal(hdb_jval_decode((const uint8_t *)"1", 1, &v), 0);
+	size_t pl = fs_ikey_prefix(k, e->coll, "w", 1), el = hdb_qkey_encode(&v, k + pl);
+	memcpy(k + pl + el, "a.json", 6);
+	assert_int_equal(hdb_put(e->db, k, pl + el + 6, "", 0, false), 0);
+	memcpy(k + pl + el, "b.json", 6);
+	assert_int_equal(hdb_put(e->db, k, pl + el + 6, "", 0, false), 0);
+	int problems = 0;
+	assert_int_equal(hdb_fs_check(e->db, count_report, &problems), HDB_ECORRUPT);
+	assert_int_equal(problems, 1);
+	char last[128] = "";
+	assert_int_equal(hdb_fs_check(e->db, keep_report, last), HDB_ECORRUPT);
+	assert_string_equal(last, "2 index entries belong to no index definition");
+}
+
 /* Rewrites the definition of index (coll, field) as a stop left it. */
 static void set_def(struct env *e, const char *field, uint8_t state, const char *cursor)
 {
@@ -947,6 +973,7 @@ int main(void)
 		T(test_fs_query_index_survives_reopen_and_rmdir_drops_it),
 		T(test_fs_query_long_strings_are_rechecked),
 		T(test_fs_query_check_finds_missing_and_stale_entries),
+		T(test_fs_query_check_reports_entries_of_no_index_once),
 		T(test_fs_query_interrupted_build_and_drop_resume_at_mount),
 		T(test_fs_query_import_duplicate_ids_last_wins),
 		T(test_fs_query_import_replaces_in_place),
