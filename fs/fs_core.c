@@ -541,7 +541,7 @@ static int drop_orphan(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v,
 	return rc ? rc : fs_txn_del_orphan(r->t, ino);
 }
 
-int fs_scan_tag(hdb_fs *fs, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted)
+int fs_scan_db(hdb_db *db, unsigned flags, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted)
 {
 	uint8_t lower[1] = { tag }, upper[1] = { (uint8_t)(tag + 1) };
 	hdb_read_options ro;
@@ -550,8 +550,12 @@ int fs_scan_tag(hdb_fs *fs, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted)
 	ro.lower_len = 1;
 	ro.upper = upper;
 	ro.upper_len = 1;
+	if (flags & FS_SCAN_NO_CACHE)
+		ro.fill_cache = false;
+	if (flags & FS_SCAN_VERIFY)
+		ro.verify = true;
 	hdb_iter *it;
-	int rc = hdb_iter_new(fs->db, &ro, &it);
+	int rc = hdb_iter_new(db, &ro, &it);
 	if (rc)
 		return rc;
 	for (hdb_iter_seek(it, lower, 1); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
@@ -568,6 +572,11 @@ int fs_scan_tag(hdb_fs *fs, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted)
 		rc = hdb_iter_status(it);
 	hdb_iter_free(it);
 	return rc;
+}
+
+int fs_scan_tag(hdb_fs *fs, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted)
+{
+	return fs_scan_db(fs->db, 0, tag, fn, ctx, counted);
 }
 
 /* Finishes what a crash interrupted: documents whose creating open never
