@@ -27,4 +27,14 @@ int db_fixture_mkdtemp(char *dir, size_t cap);
 /* Removes dir and everything below it (links are not followed); 0 or -1. */
 int db_fixture_rm_tree(const char *dir);
 
+/* Directories a test makes as it goes, removed by db_fixture_rm_tmp_dirs
+ * (a cmocka teardown) even when an assertion fails half-way.  Up to 8 at a
+ * time, of up to 127 characters. */
+/* Makes a fresh directory base/hdbtest.XXXXXX (base NULL: /tmp) into dir
+ * and remembers it; asserts that it could. */
+void db_fixture_tmp(char *dir, size_t cap, const char *base);
+/* Removes the tree at dir and forgets it. */
+void db_fixture_rm_tmp(const char *dir);
+int db_fixture_rm_tmp_dirs(void **state);
+
 #endif
