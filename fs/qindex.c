@@ -295,17 +295,9 @@ struct build {
  * d's collection after the cursor to t. */
 static int build_chunk(hdb_fs *fs, fs_txn *t, fs_qidx *d, struct build *bs)
 {
-	uint8_t lower[HDB_FS_KEY_PREFIX], upper[HDB_FS_KEY_PREFIX], start[HDB_FS_KEY_MAX], k[FS_IKEY_MAX];
-	hdb_fs_dir_bounds(lower, upper, d->coll);
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = sizeof(lower);
-	ro.upper = upper;
-	ro.upper_len = sizeof(upper);
-	ro.fill_cache = false;
+	uint8_t start[HDB_FS_KEY_MAX], k[FS_IKEY_MAX];
 	hdb_iter *it;
-	int rc = hdb_iter_new(fs->db, &ro, &it);
+	int rc = fs_dir_iter(fs->db, d->coll, FS_SCAN_NO_CACHE, &it);
 	if (rc)
 		return rc;
 	size_t sl = hdb_fs_entry_key(start, d->coll, bs->cursor, bs->clen);
@@ -817,20 +809,12 @@ static void check_problem(struct checkctx *cc, const fs_qidx *d, const char *wha
 /* The entries the documents of d's collection imply. */
 static int expected_entries(hdb_db *db, const fs_qidx *d, struct keylist *l)
 {
-	uint8_t lower[HDB_FS_KEY_PREFIX], upper[HDB_FS_KEY_PREFIX], k[FS_IKEY_MAX], dk[HDB_FS_KEY_PREFIX];
-	hdb_fs_dir_bounds(lower, upper, d->coll);
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = sizeof(lower);
-	ro.upper = upper;
-	ro.upper_len = sizeof(upper);
-	ro.fill_cache = false;
+	uint8_t k[FS_IKEY_MAX], dk[HDB_FS_KEY_PREFIX];
 	hdb_iter *it;
-	int rc = hdb_iter_new(db, &ro, &it);
+	int rc = fs_dir_iter(db, d->coll, FS_SCAN_NO_CACHE, &it);
 	if (rc)
 		return rc;
-	for (hdb_iter_seek(it, lower, sizeof(lower)); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
+	for (hdb_iter_seek_first(it); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
 		size_t klen, vlen, nlen, kl;
 		const uint8_t *key = hdb_iter_key(it, &klen), *val = hdb_iter_value(it, &vlen), *name;
 		uint64_t parent;

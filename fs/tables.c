@@ -282,22 +282,6 @@ int fs_table_check_locked(hdb_fs *fs, uint64_t coll, const char *name, size_t nl
 
 /* ---- setting and removing ---- */
 
-static int dir_bounds_iter(hdb_db *db, uint64_t dir, uint8_t *lower, uint8_t *upper, hdb_iter **it)
-{
-	hdb_fs_dir_bounds(lower, upper, dir);
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = HDB_FS_KEY_PREFIX;
-	ro.upper = upper;
-	ro.upper_len = HDB_FS_KEY_PREFIX;
-	ro.fill_cache = false;
-	int rc = hdb_iter_new(db, &ro, it);
-	if (!rc)
-		hdb_iter_seek(*it, lower, HDB_FS_KEY_PREFIX);
-	return rc;
-}
-
 /* One document of a table being checked: name and committed content. */
 typedef struct tdoc {
 	const char *name;
@@ -310,11 +294,11 @@ typedef struct tdoc {
  * the engine holds; stops at the first non-zero return. */
 static int each_doc(hdb_db *db, uint64_t dir, int (*fn)(void *ctx, const tdoc *d), void *ctx)
 {
-	uint8_t lower[HDB_FS_KEY_PREFIX], upper[HDB_FS_KEY_PREFIX];
 	hdb_iter *it;
-	int rc = dir_bounds_iter(db, dir, lower, upper, &it);
+	int rc = fs_dir_iter(db, dir, FS_SCAN_NO_CACHE, &it);
 	if (rc)
 		return rc;
+	hdb_iter_seek_first(it);
 	for (; !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
 		size_t kl, vl, nlen;
 		const uint8_t *k = hdb_iter_key(it, &kl), *v = hdb_iter_value(it, &vl), *name;
