@@ -65,35 +65,16 @@ static struct node *find(struct checker *c, uint64_t ino)
 	return bsearch(&key, c->nodes, c->n, sizeof(key), cmp_node);
 }
 
-static int scan(struct checker *c, uint8_t tag, int (*fn)(struct checker *c, const uint8_t *k, size_t kl,
-                                                           const uint8_t *v, size_t vl))
+/* One tag's records, read as an offline check reads: every block's CRC
+ * checked, the block cache left alone. */
+static int scan(struct checker *c, uint8_t tag, fs_scan_fn fn)
 {
-	uint8_t lower[1] = { tag }, upper[1] = { (uint8_t)(tag + 1) };
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = 1;
-	ro.upper = upper;
-	ro.upper_len = 1;
-	ro.fill_cache = false;
-	ro.verify = true;
-	hdb_iter *it;
-	int rc = hdb_iter_new(c->db, &ro, &it);
-	if (rc)
-		return rc;
-	for (hdb_iter_seek(it, lower, 1); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = hdb_iter_key(it, &kl), *v = hdb_iter_value(it, &vl);
-		rc = fn(c, k, kl, v, vl);
-	}
-	if (!rc)
-		rc = hdb_iter_status(it);
-	hdb_iter_free(it);
-	return rc;
+	return fs_scan_db(c->db, FS_SCAN_NO_CACHE | FS_SCAN_VERIFY, tag, fn, c, NULL);
 }
 
-static int add_entry(struct checker *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static int add_entry(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct checker *c = ctx;
 	uint64_t parent;
 	const uint8_t *name;
 	size_t nlen;
@@ -125,8 +106,9 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int add_orphan(struct checker *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static int add_orphan(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct checker *c = ctx;
 	uint64_t ino;
 	if (hdb_fs_ino_key_decode(k, kl, HDB_FS_TAG_ORPHAN, &ino)) {
 		problem(c, "malformed orphan key of %zu bytes", kl);
@@ -144,8 +126,9 @@ static int add_orphan(struct checker *c, const uint8_t *k, size_t kl, const uint
 	return 0;
 }
 
-static int check_pending(struct checker *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static int check_pending(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct checker *c = ctx;
 	uint64_t ino, parent;
 	const uint8_t *name;
 	size_t nlen;
@@ -155,8 +138,9 @@ static int check_pending(struct checker *c, const uint8_t *k, size_t kl, const u
 	return 0;
 }
 
-static int check_data(struct checker *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static int check_data(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct checker *c = ctx;
 	uint64_t ino;
 	if (hdb_fs_ino_key_decode(k, kl, HDB_FS_TAG_DATA, &ino)) {
 		problem(c, "malformed content key of %zu bytes", kl);

@@ -541,17 +541,35 @@ static int drop_orphan(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v,
 	return rc ? rc : fs_txn_del_orphan(r->t, ino);
 }
 
-int fs_scan_tag(hdb_fs *fs, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted)
+/* An iterator over [lower, upper), both len bytes, read as flags say. */
+static int range_iter(hdb_db *db, const uint8_t *lower, const uint8_t *upper, size_t len, unsigned flags,
+                      hdb_iter **it)
 {
-	uint8_t lower[1] = { tag }, upper[1] = { (uint8_t)(tag + 1) };
 	hdb_read_options ro;
 	hdb_read_options_init(&ro);
 	ro.lower = lower;
-	ro.lower_len = 1;
+	ro.lower_len = len;
 	ro.upper = upper;
-	ro.upper_len = 1;
+	ro.upper_len = len;
+	if (flags & FS_SCAN_NO_CACHE)
+		ro.fill_cache = false;
+	if (flags & FS_SCAN_VERIFY)
+		ro.verify = true;
+	return hdb_iter_new(db, &ro, it); /* the iterator copies the bounds */
+}
+
+int fs_dir_iter(hdb_db *db, uint64_t dir, unsigned flags, hdb_iter **it)
+{
+	uint8_t lower[HDB_FS_KEY_PREFIX], upper[HDB_FS_KEY_PREFIX];
+	hdb_fs_dir_bounds(lower, upper, dir);
+	return range_iter(db, lower, upper, sizeof(lower), flags, it);
+}
+
+int fs_scan_db(hdb_db *db, unsigned flags, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted)
+{
+	uint8_t lower[1] = { tag }, upper[1] = { (uint8_t)(tag + 1) };
 	hdb_iter *it;
-	int rc = hdb_iter_new(fs->db, &ro, &it);
+	int rc = range_iter(db, lower, upper, 1, flags, &it);
 	if (rc)
 		return rc;
 	for (hdb_iter_seek(it, lower, 1); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
@@ -568,6 +586,11 @@ int fs_scan_tag(hdb_fs *fs, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted)
 		rc = hdb_iter_status(it);
 	hdb_iter_free(it);
 	return rc;
+}
+
+int fs_scan_tag(hdb_fs *fs, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted)
+{
+	return fs_scan_db(fs->db, 0, tag, fn, ctx, counted);
 }
 
 /* Finishes what a crash interrupted: documents whose creating open never

@@ -180,10 +180,10 @@ static int add_stored(struct fill *f, const char *name, size_t nlen, const hdb_f
 
 /* Positions it at the first stored entry after offset off; *next gets the
  * offset of that entry. */
-static int seek_after(fs_dh *dh, hdb_iter *it, const uint8_t *lower, off_t off, off_t *next)
+static int seek_after(fs_dh *dh, hdb_iter *it, off_t off, off_t *next)
 {
 	if (off < FS_DIR_FIRST_OFF) {
-		hdb_iter_seek(it, lower, HDB_FS_KEY_PREFIX);
+		hdb_iter_seek_first(it);
 		*next = FS_DIR_FIRST_OFF;
 		return 0;
 	}
@@ -203,7 +203,7 @@ static int seek_after(fs_dh *dh, hdb_iter *it, const uint8_t *lower, off_t off, 
 		}
 		return hdb_iter_status(it);
 	}
-	hdb_iter_seek(it, lower, HDB_FS_KEY_PREFIX);
+	hdb_iter_seek_first(it);
 	for (off_t skip = FS_DIR_FIRST_OFF; skip <= off && hdb_iter_valid(it); skip++)
 		hdb_iter_next(it);
 	return hdb_iter_status(it);
@@ -211,20 +211,12 @@ static int seek_after(fs_dh *dh, hdb_iter *it, const uint8_t *lower, off_t off, 
 
 static int fill_stored(struct fill *f, off_t off)
 {
-	uint8_t lower[HDB_FS_KEY_PREFIX], upper[HDB_FS_KEY_PREFIX];
-	hdb_fs_dir_bounds(lower, upper, f->dh->ino);
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = sizeof(lower);
-	ro.upper = upper;
-	ro.upper_len = sizeof(upper);
 	hdb_iter *it;
-	int rc = hdb_iter_new(f->fs->db, &ro, &it);
+	int rc = fs_dir_iter(f->fs->db, f->dh->ino, 0, &it);
 	if (rc)
 		return rc;
 	off_t next;
-	rc = seek_after(f->dh, it, lower, off, &next);
+	rc = seek_after(f->dh, it, off, &next);
 	for (; !rc && !f->full && hdb_iter_valid(it); hdb_iter_next(it), next++) {
 		size_t klen, vlen, nlen;
 		const uint8_t *key = hdb_iter_key(it, &klen), *val = hdb_iter_value(it, &vlen), *name;

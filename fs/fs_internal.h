@@ -157,9 +157,23 @@ int hdb_fs_errno(int rc);                          /* engine/-errno code to a po
 /* Called with each record whose key starts with tag, in key order; a
  * positive return counts the record, a negative one stops the scan. */
 typedef int (*fs_scan_fn)(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
-/* Runs fn over the records tagged tag; *counted (may be NULL) gets how many
- * it counted.  Returns fn's error or the iterator's. */
+/* How fs_scan_db and fs_dir_iter read: a sweep over a whole range does not
+ * fill the block cache; an offline check also re-checks the CRCs of cached
+ * blocks. */
+enum {
+	FS_SCAN_NO_CACHE = 1 << 0, /* ro.fill_cache = false */
+	FS_SCAN_VERIFY = 1 << 1,   /* ro.verify = true */
+};
+/* Runs fn over the records of db tagged tag, read as flags (FS_SCAN_*)
+ * say; *counted (may be NULL) gets how many it counted.  Returns fn's error
+ * or the iterator's.  Needs no hdb_fs: the offline checks use it too. */
+int fs_scan_db(hdb_db *db, unsigned flags, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted);
+/* fs_scan_db over the mounted engine, with the default read options. */
 int fs_scan_tag(hdb_fs *fs, uint8_t tag, fs_scan_fn fn, void *ctx, int *counted);
+/* An iterator over the entries of directory dir, read as flags (FS_SCAN_*)
+ * say; not positioned: seek it (hdb_iter_seek_first for the first entry).
+ * The caller frees it. */
+int fs_dir_iter(hdb_db *db, uint64_t dir, unsigned flags, hdb_iter **it);
 /* Logs that what cannot be read (with the engine's detail) and makes every
  * later change fail with EROFS.  Only while hdb_fs_new runs. */
 void fs_degrade_read_only(hdb_fs *fs, const char *what);

@@ -103,19 +103,11 @@ static bool mark_removed(hdb_fs *fs, const hdb_fs_attr *a, const struct live *l)
 
 static int dir_is_empty(hdb_fs *fs, uint64_t dir, bool *empty)
 {
-	uint8_t lower[HDB_FS_KEY_PREFIX], upper[HDB_FS_KEY_PREFIX];
-	hdb_fs_dir_bounds(lower, upper, dir);
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = sizeof(lower);
-	ro.upper = upper;
-	ro.upper_len = sizeof(upper);
 	hdb_iter *it;
-	int rc = hdb_iter_new(fs->db, &ro, &it);
+	int rc = fs_dir_iter(fs->db, dir, 0, &it);
 	if (rc)
 		return rc;
-	hdb_iter_seek(it, lower, sizeof(lower));
+	hdb_iter_seek_first(it);
 	*empty = !hdb_iter_valid(it);
 	rc = hdb_iter_status(it);
 	hdb_iter_free(it);

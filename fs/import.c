@@ -395,16 +395,9 @@ static int build_one(struct imp *im, fs_txn *t, struct rec *x, bool exists, hdb_
 static int build_batch(struct imp *im, fs_txn *t)
 {
 	hdb_fs *fs = im->fs;
-	uint8_t lower[HDB_FS_KEY_PREFIX], upper[HDB_FS_KEY_PREFIX], key[HDB_FS_KEY_MAX];
-	hdb_fs_dir_bounds(lower, upper, im->coll);
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = sizeof(lower);
-	ro.upper = upper;
-	ro.upper_len = sizeof(upper);
+	uint8_t key[HDB_FS_KEY_MAX];
 	hdb_iter *it;
-	int rc = hdb_iter_new(fs->db, &ro, &it);
+	int rc = fs_dir_iter(fs->db, im->coll, 0, &it);
 	if (rc)
 		return rc;
 	hdb_fs_ts now = hdb_fs_now();

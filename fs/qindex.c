@@ -295,17 +295,9 @@ struct build {
  * d's collection after the cursor to t. */
 static int build_chunk(hdb_fs *fs, fs_txn *t, fs_qidx *d, struct build *bs)
 {
-	uint8_t lower[HDB_FS_KEY_PREFIX], upper[HDB_FS_KEY_PREFIX], start[HDB_FS_KEY_MAX], k[FS_IKEY_MAX];
-	hdb_fs_dir_bounds(lower, upper, d->coll);
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = sizeof(lower);
-	ro.upper = upper;
-	ro.upper_len = sizeof(upper);
-	ro.fill_cache = false;
+	uint8_t start[HDB_FS_KEY_MAX], k[FS_IKEY_MAX];
 	hdb_iter *it;
-	int rc = hdb_iter_new(fs->db, &ro, &it);
+	int rc = fs_dir_iter(fs->db, d->coll, FS_SCAN_NO_CACHE, &it);
 	if (rc)
 		return rc;
 	size_t sl = hdb_fs_entry_key(start, d->coll, bs->cursor, bs->clen);
@@ -594,12 +586,21 @@ int fs_index_list(hdb_fs *fs, uint64_t coll, char ***fields, size_t *n)
 
 /* ---- life cycle ---- */
 
-/* Adds the definition stored as (k, v); an undecodable one is dropped. */
-static int load_def(fs_query *q, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+/* The collection an 'I' or 'X' key names; 0 when k is too short to name one. */
+static uint64_t key_coll(const uint8_t *k, size_t kl)
 {
 	uint64_t coll = 0;
 	for (int i = 0; i < 8 && kl >= HDB_FS_KEY_PREFIX; i++)
 		coll = coll << 8 | k[1 + i];
+	return coll;
+}
+
+/* Adds the definition stored as (k, v) to fs_query ctx; an undecodable one
+ * is dropped. */
+static int load_def(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	fs_query *q = ctx;
+	uint64_t coll = key_coll(k, kl);
 	if (kl <= HDB_FS_KEY_PREFIX || kl > HDB_FS_KEY_PREFIX + HDB_FS_NAME_MAX) {
 		hdb_fs_log("ignoring a malformed index definition key of %zu bytes", kl);
 		return 0;
@@ -620,28 +621,9 @@ static int load_def(fs_query *q, const uint8_t *k, size_t kl, const uint8_t *v, 
 	return 0;
 }
 
-static int load_defs(hdb_fs *fs)
+static int load_defs(hdb_db *db, fs_query *q)
 {
-	uint8_t lower[1] = { HDB_FS_TAG_INDEX }, upper[1] = { HDB_FS_TAG_INDEX + 1 };
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = 1;
-	ro.upper = upper;
-	ro.upper_len = 1;
-	hdb_iter *it;
-	int rc = hdb_iter_new(fs->db, &ro, &it);
-	if (rc)
-		return rc;
-	for (hdb_iter_seek(it, lower, 1); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = hdb_iter_key(it, &kl), *v = hdb_iter_value(it, &vl);
-		rc = load_def(fs->q, k, kl, v, vl);
-	}
-	if (!rc)
-		rc = hdb_iter_status(it);
-	hdb_iter_free(it);
-	return rc;
+	return fs_scan_db(db, 0, HDB_FS_TAG_INDEX, load_def, q, NULL);
 }
 
 /* The cursor of a build a stop interrupted. */
@@ -699,7 +681,7 @@ int fs_query_new(hdb_fs *fs)
 	fs->q = q;
 	int rc = fs_qvfs_new(fs, &q->vfs);
 	if (!rc)
-		rc = load_defs(fs);
+		rc = load_defs(fs->db, q);
 	/* Writers must maintain every index: without all definitions, none. */
 	if (rc == HDB_ECORRUPT) {
 		fs_degrade_read_only(fs, "index definitions");
@@ -827,20 +809,12 @@ static void check_problem(struct checkctx *cc, const fs_qidx *d, const char *wha
 /* The entries the documents of d's collection imply. */
 static int expected_entries(hdb_db *db, const fs_qidx *d, struct keylist *l)
 {
-	uint8_t lower[HDB_FS_KEY_PREFIX], upper[HDB_FS_KEY_PREFIX], k[FS_IKEY_MAX], dk[HDB_FS_KEY_PREFIX];
-	hdb_fs_dir_bounds(lower, upper, d->coll);
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = sizeof(lower);
-	ro.upper = upper;
-	ro.upper_len = sizeof(upper);
-	ro.fill_cache = false;
+	uint8_t k[FS_IKEY_MAX], dk[HDB_FS_KEY_PREFIX];
 	hdb_iter *it;
-	int rc = hdb_iter_new(db, &ro, &it);
+	int rc = fs_dir_iter(db, d->coll, FS_SCAN_NO_CACHE, &it);
 	if (rc)
 		return rc;
-	for (hdb_iter_seek(it, lower, sizeof(lower)); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
+	for (hdb_iter_seek_first(it); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
 		size_t klen, vlen, nlen, kl;
 		const uint8_t *key = hdb_iter_key(it, &klen), *val = hdb_iter_value(it, &vlen), *name;
 		uint64_t parent;
@@ -936,39 +910,25 @@ static int check_def(struct checkctx *cc, const fs_qidx *d)
 	return rc;
 }
 
+/* Counts 'X' key k when it belongs to no definition of fs_query ctx. */
+static int orphan_entry(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	(void)v;
+	(void)vl;
+	const uint8_t *z = kl > HDB_FS_KEY_PREFIX ? memchr(k + HDB_FS_KEY_PREFIX, 0, kl - HDB_FS_KEY_PREFIX) : NULL;
+	uint64_t coll = key_coll(k, kl);
+	return !z || !find_def(ctx, coll, (const char *)k + HDB_FS_KEY_PREFIX, (size_t)(z - k) - HDB_FS_KEY_PREFIX);
+}
+
 /* Every 'X' key must belong to a definition (in any state). */
 static int check_orphans(struct checkctx *cc, const fs_query *q)
 {
-	uint8_t lower[1] = { HDB_FS_TAG_IENTRY }, upper[1] = { HDB_FS_TAG_IENTRY + 1 };
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = 1;
-	ro.upper = upper;
-	ro.upper_len = 1;
-	ro.fill_cache = false;
-	hdb_iter *it;
-	int rc = hdb_iter_new(cc->db, &ro, &it);
-	if (rc)
-		return rc;
-	unsigned orphans = 0;
-	for (hdb_iter_seek(it, lower, 1); hdb_iter_valid(it); hdb_iter_next(it)) {
-		size_t kl;
-		const uint8_t *k = hdb_iter_key(it, &kl);
-		const uint8_t *z = kl > HDB_FS_KEY_PREFIX ? memchr(k + HDB_FS_KEY_PREFIX, 0, kl - HDB_FS_KEY_PREFIX) : NULL;
-		uint64_t coll = 0;
-		for (int i = 0; i < 8 && kl >= HDB_FS_KEY_PREFIX; i++)
-			coll = coll << 8 | k[1 + i];
-		if (!z || !find_def((fs_query *)q, coll, (const char *)k + HDB_FS_KEY_PREFIX,
-		                    (size_t)(z - k) - HDB_FS_KEY_PREFIX))
-			orphans++;
-	}
-	rc = hdb_iter_status(it);
-	hdb_iter_free(it);
+	int orphans = 0;
+	int rc = fs_scan_db(cc->db, FS_SCAN_NO_CACHE, HDB_FS_TAG_IENTRY, orphan_entry, (fs_query *)q, &orphans);
 	if (orphans) {
 		char msg[128];
 		(*cc->problems)++;
-		snprintf(msg, sizeof(msg), "%u index entr%s belong to no index definition", orphans,
+		snprintf(msg, sizeof(msg), "%d index entr%s belong to no index definition", orphans,
 		         orphans == 1 ? "y" : "ies");
 		cc->report(cc->ctx, msg);
 	}
@@ -977,13 +937,10 @@ static int check_orphans(struct checkctx *cc, const fs_query *q)
 
 int fs_index_check(hdb_db *db, void (*report)(void *ctx, const char *what), void *ctx, unsigned *problems)
 {
-	/* load_defs only needs fs->db and fs->q. */
-	hdb_fs fs = { .db = db };
 	fs_query q = { .defs = NULL };
 	pthread_mutex_init(&q.mu, NULL);
-	fs.q = &q;
 	struct checkctx cc = { .db = db, .report = report, .ctx = ctx, .problems = problems };
-	int rc = load_defs(&fs);
+	int rc = load_defs(db, &q);
 	for (fs_qidx *d = q.defs; !rc && d; d = d->next)
 		if (maintained_state(d->state))
 			rc = check_def(&cc, d);

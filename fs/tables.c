@@ -154,8 +154,9 @@ bool fs_table_exists(hdb_fs *fs, uint64_t coll)
 
 /* ---- loading ---- */
 
-static int load_one(hdb_fs *fs, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static int load_one(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	hdb_fs *fs = ctx;
 	uint64_t coll;
 	if (hdb_fs_ino_key_decode(k, kl, HDB_FS_TAG_SCHEMA, &coll)) {
 		hdb_fs_log("ignoring a malformed schema key of %zu bytes", kl);
@@ -184,30 +185,6 @@ static int load_one(hdb_fs *fs, const uint8_t *k, size_t kl, const uint8_t *v, s
 	return 0;
 }
 
-static int load_all(hdb_fs *fs)
-{
-	uint8_t lower[1] = { HDB_FS_TAG_SCHEMA }, upper[1] = { HDB_FS_TAG_SCHEMA + 1 };
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = 1;
-	ro.upper = upper;
-	ro.upper_len = 1;
-	hdb_iter *it;
-	int rc = hdb_iter_new(fs->db, &ro, &it);
-	if (rc)
-		return rc;
-	for (hdb_iter_seek(it, lower, 1); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = hdb_iter_key(it, &kl), *v = hdb_iter_value(it, &vl);
-		rc = load_one(fs, k, kl, v, vl);
-	}
-	if (!rc)
-		rc = hdb_iter_status(it);
-	hdb_iter_free(it);
-	return rc;
-}
-
 int fs_tables_new(hdb_fs *fs)
 {
 	fs_tables *tb = calloc(1, sizeof(*tb));
@@ -215,7 +192,7 @@ int fs_tables_new(hdb_fs *fs)
 		return -ENOMEM;
 	pthread_mutex_init(&tb->mu, NULL);
 	fs->tables = tb;
-	return load_all(fs);
+	return fs_scan_tag(fs, HDB_FS_TAG_SCHEMA, load_one, fs, NULL);
 }
 
 void fs_tables_free(hdb_fs *fs)
@@ -305,22 +282,6 @@ int fs_table_check_locked(hdb_fs *fs, uint64_t coll, const char *name, size_t nl
 
 /* ---- setting and removing ---- */
 
-static int dir_bounds_iter(hdb_db *db, uint64_t dir, uint8_t *lower, uint8_t *upper, hdb_iter **it)
-{
-	hdb_fs_dir_bounds(lower, upper, dir);
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = HDB_FS_KEY_PREFIX;
-	ro.upper = upper;
-	ro.upper_len = HDB_FS_KEY_PREFIX;
-	ro.fill_cache = false;
-	int rc = hdb_iter_new(db, &ro, it);
-	if (!rc)
-		hdb_iter_seek(*it, lower, HDB_FS_KEY_PREFIX);
-	return rc;
-}
-
 /* One document of a table being checked: name and committed content. */
 typedef struct tdoc {
 	const char *name;
@@ -333,11 +294,11 @@ typedef struct tdoc {
  * the engine holds; stops at the first non-zero return. */
 static int each_doc(hdb_db *db, uint64_t dir, int (*fn)(void *ctx, const tdoc *d), void *ctx)
 {
-	uint8_t lower[HDB_FS_KEY_PREFIX], upper[HDB_FS_KEY_PREFIX];
 	hdb_iter *it;
-	int rc = dir_bounds_iter(db, dir, lower, upper, &it);
+	int rc = fs_dir_iter(db, dir, FS_SCAN_NO_CACHE, &it);
 	if (rc)
 		return rc;
+	hdb_iter_seek_first(it);
 	for (; !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
 		size_t kl, vl, nlen;
 		const uint8_t *k = hdb_iter_key(it, &kl), *v = hdb_iter_value(it, &vl), *name;
@@ -517,6 +478,9 @@ void fs_table_on_rmdir_done(hdb_fs *fs, uint64_t dir)
 /* ---- hybriddb check ---- */
 
 struct tcheck {
+	hdb_db *db;
+	bool (*is_dir)(void *ctx, uint64_t ino); /* whether ino is a directory */
+	void *dctx;                              /* is_dir's ctx */
 	void (*report)(void *ctx, const char *what);
 	void *ctx;
 	unsigned *problems;
@@ -553,15 +517,16 @@ static int tcheck_doc(void *ctx, const tdoc *d)
 	return rc;
 }
 
-static int check_table(hdb_db *db, bool (*is_dir)(void *ctx, uint64_t ino), void *dctx, struct tcheck *c,
-                       const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+/* Checks schema record (k, v) and its table's documents; ctx is a tcheck. */
+static int check_table(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct tcheck *c = ctx;
 	c->reported = 0;
 	if (hdb_fs_ino_key_decode(k, kl, HDB_FS_TAG_SCHEMA, &c->coll)) {
 		tproblem(c, "malformed schema key of %zu bytes", kl);
 		return 0;
 	}
-	if (!is_dir(dctx, c->coll)) {
+	if (!c->is_dir(c->dctx, c->coll)) {
 		tproblem(c, "the schema of inode %" PRIu64 " belongs to no collection", c->coll);
 		return 0;
 	}
@@ -575,7 +540,7 @@ static int check_table(hdb_db *db, bool (*is_dir)(void *ctx, uint64_t ino), void
 	if (rc)
 		return rc;
 	c->s = &s;
-	rc = each_doc(db, c->coll, tcheck_doc, c);
+	rc = each_doc(c->db, c->coll, tcheck_doc, c);
 	if (c->reported > CHECK_REPORTS)
 		c->report(c->ctx, "... more problems in this table");
 	hdb_schema_free(&s);
@@ -585,27 +550,8 @@ static int check_table(hdb_db *db, bool (*is_dir)(void *ctx, uint64_t ino), void
 int fs_tables_check(hdb_db *db, bool (*is_dir)(void *ctx, uint64_t ino), void *dctx,
                     void (*report)(void *ctx, const char *what), void *ctx, unsigned *problems)
 {
-	uint8_t lower[1] = { HDB_FS_TAG_SCHEMA }, upper[1] = { HDB_FS_TAG_SCHEMA + 1 };
-	hdb_read_options ro;
-	hdb_read_options_init(&ro);
-	ro.lower = lower;
-	ro.lower_len = 1;
-	ro.upper = upper;
-	ro.upper_len = 1;
-	ro.fill_cache = false;
-	ro.verify = true;
-	hdb_iter *it;
-	int rc = hdb_iter_new(db, &ro, &it);
-	if (rc)
-		return rc;
-	struct tcheck c = { .report = report, .ctx = ctx, .problems = problems };
-	for (hdb_iter_seek(it, lower, 1); !rc && hdb_iter_valid(it); hdb_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = hdb_iter_key(it, &kl), *v = hdb_iter_value(it, &vl);
-		rc = check_table(db, is_dir, dctx, &c, k, kl, v, vl);
-	}
-	if (!rc)
-		rc = hdb_iter_status(it);
-	hdb_iter_free(it);
-	return rc;
+	struct tcheck c = {
+		.db = db, .is_dir = is_dir, .dctx = dctx, .report = report, .ctx = ctx, .problems = problems,
+	};
+	return fs_scan_db(db, FS_SCAN_NO_CACHE | FS_SCAN_VERIFY, HDB_FS_TAG_SCHEMA, check_table, &c, NULL);
 }

@@ -25,11 +25,11 @@
 
 #include "hybriddb.h"
 
+#include "db_fixture.h"
 #include "fault_env.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,45 +41,6 @@
 #define SCRIPT_OPS 2400
 #define DEFAULT_POINTS 60
 #define DEFAULT_SEED UINT64_C(0xc0ffee01)
-
-/* --- temp dirs ---------------------------------------------------------- */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-/* Temp dirs of the running test, removed by its teardown even when an
- * assertion fails half-way. */
-static char tmp_dirs[8][64];
-static size_t ntmp_dirs;
-
-static void rm_tree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	for (size_t i = 0; i < ntmp_dirs; i++) {
-		if (!strcmp(tmp_dirs[i], dir)) {
-			memmove(tmp_dirs[i], tmp_dirs[ntmp_dirs - 1], sizeof(tmp_dirs[0]));
-			ntmp_dirs--;
-			break;
-		}
-	}
-}
-
-static void make_tmp(char *dir, size_t cap)
-{
-	snprintf(dir, cap, "/tmp/hdbtest.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	if (ntmp_dirs < 8)
-		snprintf(tmp_dirs[ntmp_dirs++], sizeof(tmp_dirs[0]), "%s", dir);
-}
-
-static int remove_tmp_dirs(void **state)
-{
-	while (ntmp_dirs)
-		rm_tree(tmp_dirs[ntmp_dirs - 1]);
-	return 0;
-}
 
 static int read_whole(const char *path, char *buf, size_t cap, size_t *len)
 {
@@ -113,7 +74,7 @@ static void expect_content(const char *path, const char *want)
 static void test_fault_env_crash_drops_unsynced_bytes(void **state)
 {
 	char dir[64], p[128];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(p, sizeof(p), "%s/f", dir);
 	hdb_env *env = fault_env_new();
 	assert_non_null(env);
@@ -128,13 +89,13 @@ static void test_fault_env_crash_drops_unsynced_bytes(void **state)
 	assert_int_equal(fault_env_simulate_crash(env), 0);
 	expect_content(p, "durable");
 	fault_env_free(env);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static void test_fault_env_crash_removes_file_whose_creation_was_not_synced(void **state)
 {
 	char dir[64], p[128];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(p, sizeof(p), "%s/f", dir);
 	hdb_env *env = fault_env_new();
 	int fd;
@@ -146,13 +107,13 @@ static void test_fault_env_crash_removes_file_whose_creation_was_not_synced(void
 	assert_int_equal(access(p, F_OK), -1);
 	assert_int_equal(errno, ENOENT);
 	fault_env_free(env);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static void test_fault_env_crash_undoes_unsynced_rename_over_file(void **state)
 {
 	char dir[64], a[128], tmp[128];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(a, sizeof(a), "%s/a", dir);
 	snprintf(tmp, sizeof(tmp), "%s/a.tmp", dir);
 	hdb_env *env = fault_env_new();
@@ -172,13 +133,13 @@ static void test_fault_env_crash_undoes_unsynced_rename_over_file(void **state)
 	expect_content(a, "old");
 	assert_int_equal(access(tmp, F_OK), -1);
 	fault_env_free(env);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static void test_fault_env_synced_rename_survives_crash(void **state)
 {
 	char dir[64], a[128], tmp[128];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(a, sizeof(a), "%s/a", dir);
 	snprintf(tmp, sizeof(tmp), "%s/a.tmp", dir);
 	hdb_env *env = fault_env_new();
@@ -188,13 +149,13 @@ static void test_fault_env_synced_rename_survives_crash(void **state)
 	expect_content(a, "newer");
 	assert_int_equal(access(tmp, F_OK), -1);
 	fault_env_free(env);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static void test_fault_env_crash_undoes_unsynced_unlink(void **state)
 {
 	char dir[64], p[128];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(p, sizeof(p), "%s/f", dir);
 	hdb_env *env = fault_env_new();
 	assert_int_equal(hdb_env_write_atomic(env, dir, "f", "keep", 4), 0);
@@ -203,13 +164,13 @@ static void test_fault_env_crash_undoes_unsynced_unlink(void **state)
 	assert_int_equal(fault_env_simulate_crash(env), 0);
 	expect_content(p, "keep");
 	fault_env_free(env);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static void test_fault_env_crash_after_fails_later_mutations(void **state)
 {
 	char dir[64], p[128], q[128];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(p, sizeof(p), "%s/f", dir);
 	snprintf(q, sizeof(q), "%s/g", dir);
 	hdb_env *env = fault_env_new();
@@ -233,13 +194,13 @@ static void test_fault_env_crash_after_fails_later_mutations(void **state)
 	assert_int_equal(fault_env_simulate_crash(env), 0);
 	expect_content(p, "one");
 	fault_env_free(env);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static void test_fault_env_crash_at_sync_fails_that_sync(void **state)
 {
 	char dir[64], p[128];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(p, sizeof(p), "%s/f", dir);
 	hdb_env *env = fault_env_new();
 	fault_env_set_crash_at_sync(env, 2);
@@ -258,13 +219,13 @@ static void test_fault_env_crash_at_sync_fails_that_sync(void **state)
 	assert_int_equal(fault_env_simulate_crash(env), 0);
 	expect_content(p, "");
 	fault_env_free(env);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static void test_fault_env_keep_unsynced_keeps_a_prefix(void **state)
 {
 	char dir[64], p[128];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(p, sizeof(p), "%s/f", dir);
 	bool saw_partial = false;
 	for (uint64_t seed = 1; seed <= 20; seed++) {
@@ -287,13 +248,13 @@ static void test_fault_env_keep_unsynced_keeps_a_prefix(void **state)
 		fault_env_free(env);
 	}
 	assert_true(saw_partial);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static void test_fault_env_fail_writes_returns_error(void **state)
 {
 	char dir[64], p[128];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(p, sizeof(p), "%s/f", dir);
 	hdb_env *env = fault_env_new();
 	int fd, fd2;
@@ -306,7 +267,7 @@ static void test_fault_env_fail_writes_returns_error(void **state)
 	assert_int_equal(env->close(env, fd), 0);
 	expect_content(p, "y");
 	fault_env_free(env);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 /* --- the workload -------------------------------------------------------- */
@@ -745,7 +706,7 @@ struct totals {
 static void crash_at(const struct script *sc, int64_t k, bool after_sync, uint64_t seed, struct totals *t)
 {
 	char dir[64], path[96], msg[1024] = "";
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(path, sizeof(path), "%s/db", dir);
 	hdb_env *env = fault_env_new();
 	assert_non_null(env);
@@ -800,7 +761,7 @@ static void crash_at(const struct script *sc, int64_t k, bool after_sync, uint64
 			         out.attempted, msg);
 		t->failures++;
 	}
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static uint64_t env_u64(const char *name, uint64_t dflt)
@@ -817,14 +778,14 @@ static void test_crash_every_sync_point_recovers_acknowledged_writes(void **stat
 
 	/* a run without a crash counts the sync points and must itself pass */
 	char dir[64], path[96];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(path, sizeof(path), "%s/db", dir);
 	hdb_env *env = fault_env_new();
 	struct outcome out;
 	run_workload(path, env, sc, &out);
 	uint64_t total = fault_env_sync_count(env);
 	fault_env_free(env);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 	if (out.first_error)
 		fail_msg("the workload fails without a crash at op %zu: %s %s", out.stopped_at,
 		         hdb_strerror(out.first_error), hdb_errdetail());
@@ -876,7 +837,7 @@ static void crash_now_and_reopen(hdb_env *env, hdb_db *db, const char *path, hdb
 static void test_crash_flushed_table_survives_power_loss(void **state)
 {
 	char dir[64], path[96];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(path, sizeof(path), "%s/db", dir);
 	hdb_env *env = fault_env_new();
 	hdb_options opt;
@@ -890,13 +851,13 @@ static void test_crash_flushed_table_survives_power_loss(void **state)
 	expect_n(db, 0, 50);
 	assert_int_equal(hdb_close(db), 0);
 	assert_int_equal(hdb_check(path, NULL, NULL), 0);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static void test_crash_compacted_tables_survive_power_loss(void **state)
 {
 	char dir[64], path[96];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(path, sizeof(path), "%s/db", dir);
 	hdb_env *env = fault_env_new();
 	hdb_options opt;
@@ -912,7 +873,7 @@ static void test_crash_compacted_tables_survive_power_loss(void **state)
 	expect_n(db, 0, 100);
 	assert_int_equal(hdb_close(db), 0);
 	assert_int_equal(hdb_check(path, NULL, NULL), 0);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 /* Power lost while hdb_open creates a database (nothing acknowledged yet)
@@ -921,7 +882,7 @@ static void test_crash_during_create_leaves_openable_directory(void **state)
 {
 	for (int64_t k = 0; k <= 6; k++) {
 		char dir[64], path[96];
-		make_tmp(dir, sizeof(dir));
+		db_fixture_tmp(dir, sizeof(dir), NULL);
 		snprintf(path, sizeof(path), "%s/db", dir);
 		hdb_env *env = fault_env_new();
 		hdb_options opt;
@@ -935,21 +896,21 @@ static void test_crash_during_create_leaves_openable_directory(void **state)
 		workload_options(&opt, NULL);
 		int rc = hdb_open(path, &opt, &db);
 		if (rc) {
-			rm_tree(dir);
+			db_fixture_rm_tmp(dir);
 			fail_msg("power lost after sync point %" PRId64 " of the creating open: reopen fails: %s %s", k,
 			         hdb_strerror(rc), hdb_errdetail());
 		}
 		assert_int_equal(hdb_put(db, "k", 1, "v", 1, true), 0);
 		assert_int_equal(hdb_close(db), 0);
 		assert_int_equal(hdb_check(path, NULL, NULL), 0);
-		rm_tree(dir);
+		db_fixture_rm_tmp(dir);
 	}
 }
 
 static void test_crash_synced_write_survives_power_loss(void **state)
 {
 	char dir[64], path[96];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(path, sizeof(path), "%s/db", dir);
 	hdb_env *env = fault_env_new();
 	hdb_options opt;
@@ -962,7 +923,7 @@ static void test_crash_synced_write_survives_power_loss(void **state)
 	expect_n(db, 0, 50);
 	assert_int_equal(hdb_close(db), 0);
 	assert_int_equal(hdb_check(path, NULL, NULL), 0);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 /* --- a full disk ---------------------------------------------------------- */
@@ -995,7 +956,7 @@ static void expect_n(hdb_db *db, unsigned from, unsigned to)
 static void test_crash_disk_full_fails_write_and_keeps_reads(void **state)
 {
 	char dir[64], path[96];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(path, sizeof(path), "%s/db", dir);
 	hdb_env *env = fault_env_new();
 	hdb_options opt;
@@ -1022,13 +983,13 @@ static void test_crash_disk_full_fails_write_and_keeps_reads(void **state)
 	assert_int_equal(hdb_put(db, k, kl, v, value_bytes(v, sizeof(v), 100), false), 0);
 	assert_int_equal(hdb_close(db), 0);
 	assert_int_equal(hdb_check(path, NULL, NULL), 0);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static void test_crash_disk_full_during_flush_keeps_acknowledged(void **state)
 {
 	char dir[64], path[96];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(path, sizeof(path), "%s/db", dir);
 	hdb_env *env = fault_env_new();
 	hdb_options opt;
@@ -1049,7 +1010,7 @@ static void test_crash_disk_full_during_flush_keeps_acknowledged(void **state)
 	expect_n(db, 0, 100);
 	assert_int_equal(hdb_close(db), 0);
 	assert_int_equal(hdb_check(path, NULL, NULL), 0);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 /* A full disk is not the end: once space is back, writes and flushes
@@ -1057,7 +1018,7 @@ static void test_crash_disk_full_during_flush_keeps_acknowledged(void **state)
 static void test_crash_disk_full_writes_resume_when_space_returns(void **state)
 {
 	char dir[64], path[96];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), NULL);
 	snprintf(path, sizeof(path), "%s/db", dir);
 	hdb_env *env = fault_env_new();
 	hdb_options opt;
@@ -1086,10 +1047,10 @@ static void test_crash_disk_full_writes_resume_when_space_returns(void **state)
 	assert_int_equal(hdb_open(path, &opt, &db), 0);
 	expect_n(db, 0, 101);
 	assert_int_equal(hdb_close(db), 0);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
-#define T(fn) cmocka_unit_test_teardown(fn, remove_tmp_dirs)
+#define T(fn) cmocka_unit_test_teardown(fn, db_fixture_rm_tmp_dirs)
 
 int main(void)
 {

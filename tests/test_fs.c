@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,106 +18,27 @@
 #include <cmocka.h>
 
 #include "env.h"
+#include "fs_fixture.h"
 #include "fs_internal.h"
 #include "hybriddb.h"
 #include "keys.h"
 
-struct env {
-	char dir[64];
-	hdb_db *db;
-	hdb_fs *fs;
-};
-
-static int open_all(struct env *e)
-{
-	hdb_options o;
-	hdb_options_init(&o);
-	o.sync = HDB_SYNC_NEVER;
-	if (hdb_open(e->dir, &o, &e->db))
-		return -1;
-	if (hdb_fs_new(e->db, NULL, &e->fs)) {
-		hdb_close(e->db);
-		return -1;
-	}
-	return 0;
-}
-
-static void close_all(struct env *e)
-{
-	hdb_fs_free(e->fs);
-	e->fs = NULL;
-	assert_int_equal(hdb_close(e->db), 0);
-	e->db = NULL;
-}
-
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	if (!e)
-		return -1;
-	strcpy(e->dir, "/tmp/hdbtest.XXXXXX");
-	if (!mkdtemp(e->dir) || open_all(e)) {
-		free(e);
-		return -1;
-	}
-	*state = e;
-	return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
+	*state = fs_fixture_new(0);
+	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-	if (e->db)
-		close_all(e);
-	nftw(e->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(e);
-	return 0;
-}
-
-static uint64_t make(hdb_fs *fs, uint64_t parent, const char *name, mode_t mode)
-{
-	struct stat st;
-	assert_int_equal(fs_node_make(fs, NULL, parent, name, mode, NULL, &st), 0);
-	return st.st_ino;
-}
-
-/* Writes content through a handle opened with flags, and closes it as its
- * opener would; returns the commit's result. */
-static int put(hdb_fs *fs, uint64_t ino, bool created, int flags, const char *content)
-{
-	fs_fh *fh;
-	assert_int_equal(fs_file_open(fs, ino, flags, created, 0, &fh), 0);
-	assert_int_equal(fs_file_write(fs, fh, 0, content, strlen(content)), 0);
-	int rc = fs_file_commit(fs, fh, 0);
-	fs_file_release(fs, fh);
-	return rc;
+	return fs_fixture_free(*state);
 }
 
 static uint64_t create_doc(hdb_fs *fs, uint64_t parent, const char *name, const char *content)
 {
-	uint64_t ino = make(fs, parent, name, S_IFREG | 0644);
-	assert_int_equal(put(fs, ino, true, O_WRONLY, content), 0);
+	uint64_t ino = fs_fixture_make(fs, parent, name, S_IFREG | 0644);
+	assert_int_equal(fs_fixture_put(fs, ino, true, O_WRONLY, content), 0);
 	return ino;
-}
-
-/* The committed content of ino, NUL-terminated (caller frees). */
-static char *content_of(hdb_fs *fs, uint64_t ino)
-{
-	void *data;
-	size_t len;
-	assert_int_equal(fs_read_data(fs, ino, &data, &len), 0);
-	char *s = malloc(len + 1);
-	assert_non_null(s);
-	if (len)
-		memcpy(s, data, len);
-	s[len] = 0;
-	free(data);
-	return s;
 }
 
 static hdb_fs_super super_of(hdb_db *db)
@@ -144,7 +64,7 @@ static bool has_key(hdb_db *db, const void *key, size_t klen)
 
 static void test_fs_new_database_has_root_and_superblock(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	struct stat st;
 	assert_int_equal(fs_node_getattr(e->fs, HDB_FS_ROOT_INO, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
@@ -156,9 +76,9 @@ static void test_fs_new_database_has_root_and_superblock(void **state)
 
 static void test_fs_new_refuses_foreign_keys(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	hdb_fs *fs;
-	close_all(e);
+	fs_fixture_close(e);
 	hdb_options o;
 	hdb_options_init(&o);
 	char other[80];
@@ -170,7 +90,7 @@ static void test_fs_new_refuses_foreign_keys(void **state)
 
 static void test_fs_new_refuses_newer_format(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	hdb_fs *fs;
 	hdb_fs_super s = super_of(e->db);
 	uint8_t val[HDB_FS_SUPER_SIZE];
@@ -182,12 +102,12 @@ static void test_fs_new_refuses_newer_format(void **state)
 
 static void test_fs_counters_follow_changes_and_survive_reopen(void **state)
 {
-	struct env *e = *state;
-	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "users", S_IFDIR | 0755);
+	struct fs_env *e = *state;
+	uint64_t dir = fs_fixture_make(e->fs, HDB_FS_ROOT_INO, "users", S_IFDIR | 0755);
 	create_doc(e->fs, dir, "alice.json", "{\"age\":30}");
 	create_doc(e->fs, dir, "notes.txt", "hello");
-	close_all(e);
-	assert_int_equal(open_all(e), 0);
+	fs_fixture_close(e);
+	assert_int_equal(fs_fixture_open(e), 0);
 	hdb_fs_super s = super_of(e->db);
 	assert_int_equal(s.dirs, 1);
 	assert_int_equal(s.files, 2);
@@ -197,28 +117,28 @@ static void test_fs_counters_follow_changes_and_survive_reopen(void **state)
 
 static void test_fs_lookup_after_reopen_finds_same_inode_and_content(void **state)
 {
-	struct env *e = *state;
-	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
+	struct fs_env *e = *state;
+	uint64_t dir = fs_fixture_make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
 	uint64_t ino = create_doc(e->fs, dir, "a.json", "[1,2]");
-	close_all(e);
-	assert_int_equal(open_all(e), 0);
+	fs_fixture_close(e);
+	assert_int_equal(fs_fixture_open(e), 0);
 	struct stat st;
 	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "c", &st), 0);
 	assert_int_equal(st.st_ino, dir);
 	assert_int_equal(fs_node_lookup(e->fs, dir, "a.json", &st), 0);
 	assert_int_equal(st.st_ino, ino);
 	assert_int_equal(st.st_size, 5);
-	char *c = content_of(e->fs, ino);
+	char *c = fs_fixture_content(e->fs, ino);
 	assert_string_equal(c, "[1,2]");
 	free(c);
 }
 
 static void test_fs_invalid_json_commit_keeps_previous_version(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "d.json", "{\"v\":1}");
-	assert_int_equal(put(e->fs, ino, false, O_WRONLY | O_TRUNC, "{\"v\":"), -EINVAL);
-	char *c = content_of(e->fs, ino);
+	assert_int_equal(fs_fixture_put(e->fs, ino, false, O_WRONLY | O_TRUNC, "{\"v\":"), -EINVAL);
+	char *c = fs_fixture_content(e->fs, ino);
 	assert_string_equal(c, "{\"v\":1}");
 	free(c);
 	struct stat st;
@@ -228,8 +148,8 @@ static void test_fs_invalid_json_commit_keeps_previous_version(void **state)
 
 static void test_fs_invalid_new_document_is_removed(void **state)
 {
-	struct env *e = *state;
-	uint64_t ino = make(e->fs, HDB_FS_ROOT_INO, "new.json", S_IFREG | 0644);
+	struct fs_env *e = *state;
+	uint64_t ino = fs_fixture_make(e->fs, HDB_FS_ROOT_INO, "new.json", S_IFREG | 0644);
 	fs_fh *fh;
 	assert_int_equal(fs_file_open(e->fs, ino, O_WRONLY, true, 0, &fh), 0);
 	assert_int_equal(fs_file_write(e->fs, fh, 0, "nope", 4), 0);
@@ -241,7 +161,7 @@ static void test_fs_invalid_new_document_is_removed(void **state)
 
 static void test_fs_write_past_max_is_efbig_and_commits_nothing(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "f.txt", "old");
 	fs_fh *fh;
 	assert_int_equal(fs_file_open(e->fs, ino, O_WRONLY, false, 0, &fh), 0);
@@ -249,15 +169,15 @@ static void test_fs_write_past_max_is_efbig_and_commits_nothing(void **state)
 	assert_int_equal(fs_file_write(e->fs, fh, e->fs->opt.max_doc_size, "x", 1), -EFBIG);
 	assert_int_equal(fs_file_commit(e->fs, fh, 0), -EFBIG);
 	fs_file_release(e->fs, fh);
-	char *c = content_of(e->fs, ino);
+	char *c = fs_fixture_content(e->fs, ino);
 	assert_string_equal(c, "old");
 	free(c);
 }
 
 static void test_fs_rmdir_of_nonempty_directory_is_enotempty(void **state)
 {
-	struct env *e = *state;
-	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "d", S_IFDIR | 0755);
+	struct fs_env *e = *state;
+	uint64_t dir = fs_fixture_make(e->fs, HDB_FS_ROOT_INO, "d", S_IFDIR | 0755);
 	create_doc(e->fs, dir, "x.txt", "1");
 	assert_int_equal(fs_node_unlink(e->fs, HDB_FS_ROOT_INO, "d", true), -ENOTEMPTY);
 	assert_int_equal(fs_node_unlink(e->fs, dir, "x.txt", false), 0);
@@ -267,7 +187,7 @@ static void test_fs_rmdir_of_nonempty_directory_is_enotempty(void **state)
 
 static void test_fs_rename_over_document_replaces_it(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	uint64_t a = create_doc(e->fs, HDB_FS_ROOT_INO, "a.json", "1");
 	uint64_t b = create_doc(e->fs, HDB_FS_ROOT_INO, "b.json", "22");
 	assert_int_equal(fs_node_rename(e->fs, HDB_FS_ROOT_INO, "a.json", HDB_FS_ROOT_INO, "b.json", 0), 0);
@@ -284,7 +204,7 @@ static void test_fs_rename_over_document_replaces_it(void **state)
 
 static void test_fs_rename_noreplace_onto_existing_is_eexist(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	create_doc(e->fs, HDB_FS_ROOT_INO, "a.json", "1");
 	create_doc(e->fs, HDB_FS_ROOT_INO, "b.json", "2");
 	assert_int_equal(fs_node_rename(e->fs, HDB_FS_ROOT_INO, "a.json", HDB_FS_ROOT_INO, "b.json", RENAME_NOREPLACE),
@@ -293,7 +213,7 @@ static void test_fs_rename_noreplace_onto_existing_is_eexist(void **state)
 
 static void test_fs_rename_of_invalid_content_to_document_name_is_einval(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	create_doc(e->fs, HDB_FS_ROOT_INO, "t.tmp", "{broken");
 	assert_int_equal(fs_node_rename(e->fs, HDB_FS_ROOT_INO, "t.tmp", HDB_FS_ROOT_INO, "t.json", 0), -EINVAL);
 	assert_int_equal(super_of(e->db).docs, 0);
@@ -301,7 +221,7 @@ static void test_fs_rename_of_invalid_content_to_document_name_is_einval(void **
 
 static void test_fs_rename_whiteout_is_einval(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	create_doc(e->fs, HDB_FS_ROOT_INO, "a.txt", "1");
 	assert_int_equal(fs_node_rename(e->fs, HDB_FS_ROOT_INO, "a.txt", HDB_FS_ROOT_INO, "b.txt", RENAME_WHITEOUT),
 	                 -EINVAL);
@@ -309,16 +229,16 @@ static void test_fs_rename_whiteout_is_einval(void **state)
 
 static void test_fs_reserved_names_at_root_are_eperm(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	struct stat st;
 	assert_int_equal(fs_node_make(e->fs, NULL, HDB_FS_ROOT_INO, ".control", S_IFREG | 0644, NULL, &st), -EPERM);
-	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
+	uint64_t dir = fs_fixture_make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
 	assert_int_equal(fs_node_make(e->fs, NULL, dir, ".control", S_IFREG | 0644, NULL, &st), 0);
 }
 
 static void test_fs_name_over_255_is_enametoolong(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	char name[257];
 	struct stat st;
 	memset(name, 'n', 256);
@@ -329,11 +249,11 @@ static void test_fs_name_over_255_is_enametoolong(void **state)
 
 static void test_fs_pending_document_is_removed_by_next_mount(void **state)
 {
-	struct env *e = *state;
-	make(e->fs, HDB_FS_ROOT_INO, "open.json", S_IFREG | 0644);
+	struct fs_env *e = *state;
+	fs_fixture_make(e->fs, HDB_FS_ROOT_INO, "open.json", S_IFREG | 0644);
 	assert_int_equal(super_of(e->db).docs, 1);
-	close_all(e); /* the creating open never finished: a crash */
-	assert_int_equal(open_all(e), 0);
+	fs_fixture_close(e); /* the creating open never finished: a crash */
+	assert_int_equal(fs_fixture_open(e), 0);
 	struct stat st;
 	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "open.json", &st), -ENOENT);
 	hdb_fs_super s = super_of(e->db);
@@ -343,22 +263,22 @@ static void test_fs_pending_document_is_removed_by_next_mount(void **state)
 
 static void test_fs_committed_document_is_no_longer_pending(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	create_doc(e->fs, HDB_FS_ROOT_INO, "done.json", "{}");
-	close_all(e);
-	assert_int_equal(open_all(e), 0);
+	fs_fixture_close(e);
+	assert_int_equal(fs_fixture_open(e), 0);
 	struct stat st;
 	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "done.json", &st), 0);
 }
 
 static void test_fs_removed_file_stays_readable_then_content_goes(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "r.txt", "still here");
 	uint8_t key[HDB_FS_KEY_PREFIX];
 	size_t klen = hdb_fs_data_key(key, ino);
 	assert_int_equal(fs_node_unlink(e->fs, HDB_FS_ROOT_INO, "r.txt", false), 0);
-	char *c = content_of(e->fs, ino); /* the kernel still holds the inode */
+	char *c = fs_fixture_content(e->fs, ino); /* the kernel still holds the inode */
 	assert_string_equal(c, "still here");
 	free(c);
 	hdb_itable_lock(e->fs->itab);
@@ -371,13 +291,13 @@ static void test_fs_removed_file_stays_readable_then_content_goes(void **state)
 
 static void test_fs_orphan_left_by_crash_is_reaped_by_next_mount(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "o.txt", "bytes");
 	uint8_t key[HDB_FS_KEY_PREFIX];
 	size_t klen = hdb_fs_data_key(key, ino);
 	assert_int_equal(fs_node_unlink(e->fs, HDB_FS_ROOT_INO, "o.txt", false), 0);
-	close_all(e);
-	assert_int_equal(open_all(e), 0);
+	fs_fixture_close(e);
+	assert_int_equal(fs_fixture_open(e), 0);
 	assert_false(has_key(e->db, key, klen));
 }
 
@@ -394,16 +314,16 @@ static void count_report(void *ctx, const char *what)
  * which holds the superblock and the content of the first file created,
  * made big here so that no entry shares the block; returns the superblock
  * as it was. */
-static hdb_fs_super damage_superblock(struct env *e, uint64_t big)
+static hdb_fs_super damage_superblock(struct fs_env *e, uint64_t big)
 {
 	static char content[40000];
 	memset(content, ' ', sizeof(content) - 1);
 	content[0] = '[';
 	content[sizeof(content) - 2] = ']';
-	assert_int_equal(put(e->fs, big, false, O_WRONLY | O_TRUNC, content), 0);
+	assert_int_equal(fs_fixture_put(e->fs, big, false, O_WRONLY | O_TRUNC, content), 0);
 	hdb_fs_super was = super_of(e->db);
 	assert_int_equal(hdb_compact_range(e->db, NULL, 0, NULL, 0), 0);
-	close_all(e);
+	fs_fixture_close(e);
 	char **names, path[128];
 	size_t n, tables = 0;
 	assert_int_equal(hdb_list_dir(e->dir, &names, &n), 0);
@@ -426,7 +346,7 @@ static hdb_fs_super damage_superblock(struct env *e, uint64_t big)
 	return was;
 }
 
-static int open_engine(struct env *e)
+static int open_engine(struct fs_env *e)
 {
 	hdb_options o;
 	hdb_options_init(&o);
@@ -438,9 +358,9 @@ static int open_engine(struct env *e)
  * read-write; nothing is written until a change carries the superblock. */
 static void test_fs_damaged_superblock_is_recounted_from_entries(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	uint64_t big = create_doc(e->fs, HDB_FS_ROOT_INO, "big.json", "[]");
-	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "users", S_IFDIR | 0755);
+	uint64_t dir = fs_fixture_make(e->fs, HDB_FS_ROOT_INO, "users", S_IFDIR | 0755);
 	uint64_t alice = create_doc(e->fs, dir, "alice.json", "{\"age\":30}");
 	create_doc(e->fs, dir, "notes.txt", "hello");
 	uint64_t gone = create_doc(e->fs, dir, "gone.json", "{}");
@@ -461,7 +381,7 @@ static void test_fs_damaged_superblock_is_recounted_from_entries(void **state)
 	assert_int_equal(e->fs->sb.bytes, was.bytes);
 	assert_true(e->fs->sb.next_ino > gone - 1 && e->fs->sb.next_ino <= was.next_ino);
 	assert_int_equal(e->fs->sb.version, 1); /* no index keys: the lowest version that reads them */
-	char *s = content_of(e->fs, alice);
+	char *s = fs_fixture_content(e->fs, alice);
 	assert_string_equal(s, "{\"age\":30}");
 	free(s);
 	assert_int_equal(fs_read_data(e->fs, big, &v, &vl), HDB_ECORRUPT); /* in the damaged block */
@@ -481,7 +401,7 @@ static void test_fs_damaged_superblock_is_recounted_from_entries(void **state)
 /* Index keys mean format version 2 even with the superblock unreadable. */
 static void test_fs_damaged_superblock_version_follows_index_keys(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	uint8_t key[HDB_FS_KEY_PREFIX + 8] = { HDB_FS_TAG_IENTRY, 0, 0, 0, 0, 0, 0, 0, 1, 'f', 0, 'v', 'n' };
 	assert_int_equal(hdb_put(e->db, key, sizeof(key), "", 0, false), 0);
 	uint64_t big = create_doc(e->fs, HDB_FS_ROOT_INO, "big.json", "[]");
@@ -494,8 +414,8 @@ static void test_fs_damaged_superblock_version_follows_index_keys(void **state)
 /* Schema keys mean format version 3 even with the superblock unreadable. */
 static void test_fs_damaged_superblock_version_follows_schema_keys(void **state)
 {
-	struct env *e = *state;
-	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "t", S_IFDIR | 0755);
+	struct fs_env *e = *state;
+	uint64_t dir = fs_fixture_make(e->fs, HDB_FS_ROOT_INO, "t", S_IFDIR | 0755);
 	uint8_t key[HDB_FS_KEY_PREFIX] = { HDB_FS_TAG_SCHEMA };
 	for (int i = 0; i < 8; i++)
 		key[1 + i] = (uint8_t)(dir >> (56 - 8 * i));
@@ -511,7 +431,7 @@ static void test_fs_damaged_superblock_version_follows_schema_keys(void **state)
 /* A key tag this version does not know: a newer format, refused. */
 static void test_fs_damaged_superblock_with_unknown_keys_is_newer_format(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	assert_int_equal(hdb_put(e->db, "Zz", 2, "", 0, false), 0);
 	uint64_t big = create_doc(e->fs, HDB_FS_ROOT_INO, "big.json", "[]");
 	damage_superblock(e, big);
@@ -522,8 +442,8 @@ static void test_fs_damaged_superblock_with_unknown_keys_is_newer_format(void **
 
 static void test_fs_check_passes_on_sound_database(void **state)
 {
-	struct env *e = *state;
-	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
+	struct fs_env *e = *state;
+	uint64_t dir = fs_fixture_make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
 	create_doc(e->fs, dir, "a.json", "{\"a\":1}");
 	struct stat st;
 	assert_int_equal(fs_node_make(e->fs, NULL, dir, "l", S_IFLNK | 0777, "a.json", &st), 0);
@@ -534,7 +454,7 @@ static void test_fs_check_passes_on_sound_database(void **state)
 
 static void test_fs_check_reports_wrong_counter(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	create_doc(e->fs, HDB_FS_ROOT_INO, "a.json", "{}");
 	hdb_fs_super s = super_of(e->db);
 	uint8_t val[HDB_FS_SUPER_SIZE];
@@ -548,7 +468,7 @@ static void test_fs_check_reports_wrong_counter(void **state)
 
 static void test_fs_check_reports_invalid_document(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	uint64_t ino = create_doc(e->fs, HDB_FS_ROOT_INO, "a.json", "{}");
 	uint8_t key[HDB_FS_KEY_PREFIX];
 	assert_int_equal(hdb_put(e->db, key, hdb_fs_data_key(key, ino), "{]", 2, false), 0);
@@ -559,8 +479,8 @@ static void test_fs_check_reports_invalid_document(void **state)
 
 static void test_fs_stats_json_reports_counters(void **state)
 {
-	struct env *e = *state;
-	uint64_t dir = make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
+	struct fs_env *e = *state;
+	uint64_t dir = fs_fixture_make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
 	create_doc(e->fs, dir, "a.json", "{}");
 	char *json;
 	assert_int_equal(hdb_fs_stats_json(e->fs, &json), 0);

@@ -54,7 +54,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,6 +67,7 @@
 #include <cmocka.h>
 #include <fuse_log.h>
 
+#include "db_fixture.h"
 #include "fault_env.h"
 #include "fs_internal.h"
 #include "hybriddb.h"
@@ -93,14 +93,6 @@ enum { VAL_TORN = -6, VAL_OTHER = -5, VAL_ABSENT = -4, VAL_DIR = -3, VAL_PENDING
 
 /* --- temp dirs ---------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static char tmp_dirs[4][128];
-static size_t ntmp_dirs;
-
 /* $TMPDIR, else /dev/shm when there is one: the fault env passes every
  * sync on to the real files, and the crash runs make thousands. */
 static const char *tmp_base(void)
@@ -112,33 +104,6 @@ static const char *tmp_base(void)
 	if (!stat("/dev/shm", &st) && S_ISDIR(st.st_mode) && !access("/dev/shm", W_OK))
 		return "/dev/shm";
 	return "/tmp";
-}
-
-static void make_tmp(char *dir, size_t cap)
-{
-	snprintf(dir, cap, "%s/hdbtest.XXXXXX", tmp_base());
-	assert_non_null(mkdtemp(dir));
-	assert_true(ntmp_dirs < 4);
-	snprintf(tmp_dirs[ntmp_dirs++], sizeof(tmp_dirs[0]), "%s", dir);
-}
-
-static void rm_tree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	for (size_t i = 0; i < ntmp_dirs; i++) {
-		if (!strcmp(tmp_dirs[i], dir)) {
-			memmove(tmp_dirs[i], tmp_dirs[ntmp_dirs - 1], sizeof(tmp_dirs[0]));
-			ntmp_dirs--;
-			break;
-		}
-	}
-}
-
-static int remove_tmp_dirs(void **state)
-{
-	while (ntmp_dirs)
-		rm_tree(tmp_dirs[ntmp_dirs - 1]);
-	return 0;
 }
 
 /* --- randomness and content --------------------------------------------- */
@@ -1288,7 +1253,7 @@ static void crash_at(const struct config *cfg, const struct script *sc, int64_t 
                      struct totals *t)
 {
 	char dir[128], path[160], msg[1200] = "";
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), tmp_base());
 	snprintf(path, sizeof(path), "%s/db", dir);
 	hdb_env *env = fault_env_new();
 	assert_non_null(env);
@@ -1347,7 +1312,7 @@ static void crash_at(const struct config *cfg, const struct script *sc, int64_t 
 		}
 		t->failures++;
 	}
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 }
 
 static uint64_t env_u64(const char *name, uint64_t dflt)
@@ -1415,7 +1380,7 @@ static void every_sync_point(const struct config *cfg)
 
 	/* a run without a crash counts the sync points and must itself pass */
 	char dir[128], path[160];
-	make_tmp(dir, sizeof(dir));
+	db_fixture_tmp(dir, sizeof(dir), tmp_base());
 	snprintf(path, sizeof(path), "%s/db", dir);
 	hdb_env *env = fault_env_new();
 	assert_non_null(env);
@@ -1430,7 +1395,7 @@ static void every_sync_point(const struct config *cfg)
 		check_prefix(sc, &got, &out, msg, sizeof(msg));
 	}
 	free(got.e);
-	rm_tree(dir);
+	db_fixture_rm_tmp(dir);
 	if (out.stopped)
 		snprintf(msg, sizeof(msg), "step %zu (%s) returned %s, expected %d", out.stopped_at,
 		         stop_name(sc, &out), hdb_strerror(out.first_error), out.expected);
@@ -1488,8 +1453,8 @@ int main(void)
 {
 	fuse_set_log_func(quiet_log);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_fs_crash_every_sync_point_sync_always, remove_tmp_dirs),
-		cmocka_unit_test_teardown(test_fs_crash_every_sync_point_sync_never, remove_tmp_dirs),
+		cmocka_unit_test_teardown(test_fs_crash_every_sync_point_sync_always, db_fixture_rm_tmp_dirs),
+		cmocka_unit_test_teardown(test_fs_crash_every_sync_point_sync_never, db_fixture_rm_tmp_dirs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fs_fixture.h"
 #include "fs_internal.h"
 #include "hybriddb.h"
 #include "import.h"
@@ -37,43 +37,6 @@
 
 /* ---- environment ---- */
 
-struct env {
-	char dir[64];
-	hdb_db *db;
-	hdb_fs *fs;
-	uint64_t coll;
-};
-
-static int open_all(struct env *e)
-{
-	hdb_options o;
-	hdb_options_init(&o);
-	o.sync = HDB_SYNC_NEVER;
-	o.memtable_size = 256 << 10; /* flushes and compactions during the test */
-	if (hdb_open(e->dir, &o, &e->db))
-		return -1;
-	if (hdb_fs_new(e->db, NULL, &e->fs)) {
-		hdb_close(e->db);
-		return -1;
-	}
-	return 0;
-}
-
-static void close_all(struct env *e)
-{
-	hdb_fs_free(e->fs);
-	e->fs = NULL;
-	assert_int_equal(hdb_close(e->db), 0);
-	e->db = NULL;
-}
-
-static uint64_t make(hdb_fs *fs, uint64_t parent, const char *name, mode_t mode)
-{
-	struct stat st;
-	assert_int_equal(fs_node_make(fs, NULL, parent, name, mode, NULL, &st), 0);
-	return st.st_ino;
-}
-
 static uint64_t lookup(hdb_fs *fs, uint64_t parent, const char *name)
 {
 	struct stat st;
@@ -83,63 +46,21 @@ static uint64_t lookup(hdb_fs *fs, uint64_t parent, const char *name)
 
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	if (!e)
-		return -1;
-	strcpy(e->dir, "/tmp/hdbtest.XXXXXX");
-	if (!mkdtemp(e->dir) || open_all(e)) {
-		free(e);
-		return -1;
-	}
-	e->coll = make(e->fs, HDB_FS_ROOT_INO, "c", S_IFDIR | 0755);
-	*state = e;
-	return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
+	*state = fs_fixture_new_coll(256 << 10, "c"); /* flushes and compactions during the test */
+	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-	if (e->db)
-		close_all(e);
-	nftw(e->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(e);
-	return 0;
+	return fs_fixture_free(*state);
 }
 
-static void reopen(struct env *e)
+static void write_doc(struct fs_env *e, const char *name, const char *content)
 {
-	close_all(e);
-	assert_int_equal(open_all(e), 0);
-	e->coll = lookup(e->fs, HDB_FS_ROOT_INO, "c");
+	assert_int_equal(fs_fixture_put_doc(e, name, content), 0);
 }
 
-/* Writes content through a handle and closes it; returns the commit's rc. */
-static int put(hdb_fs *fs, uint64_t ino, bool created, const char *content)
-{
-	fs_fh *fh;
-	assert_int_equal(fs_file_open(fs, ino, created ? O_WRONLY : O_WRONLY | O_TRUNC, created, 0, &fh), 0);
-	assert_int_equal(fs_file_write(fs, fh, 0, content, strlen(content)), 0);
-	int rc = fs_file_commit(fs, fh, 0);
-	fs_file_release(fs, fh);
-	return rc;
-}
-
-static void write_doc(struct env *e, const char *name, const char *content)
-{
-	struct stat st;
-	int rc = fs_node_lookup(e->fs, e->coll, name, &st);
-	if (rc == -ENOENT)
-		assert_int_equal(put(e->fs, make(e->fs, e->coll, name, S_IFREG | 0644), true, content), 0);
-	else
-		assert_int_equal(put(e->fs, st.st_ino, false, content), 0);
-}
-
-static int import(struct env *e, const char *text, fs_import_result *res)
+static int import(struct fs_env *e, const char *text, fs_import_result *res)
 {
 	fs_import_opts o = { .mode = 0644, .what = "test import" };
 	return fs_import(e->fs, e->coll, text, strlen(text), &o, res);
@@ -150,20 +71,11 @@ static char *content_of(hdb_fs *fs, uint64_t coll, const char *name)
 	hdb_fs_attr a;
 	if (fs_read_entry(fs, coll, name, strlen(name), &a))
 		return NULL;
-	void *data;
-	size_t len;
-	assert_int_equal(fs_read_data(fs, a.ino, &data, &len), 0);
-	char *s = malloc(len + 1);
-	assert_non_null(s);
-	if (len)
-		memcpy(s, data, len);
-	s[len] = 0;
-	free(data);
-	return s;
+	return fs_fixture_content(fs, a.ino);
 }
 
 /* The names a query answers, "\n"-joined; *indexed tells the plan. */
-static char *run(struct env *e, const char *const *texts, size_t n, bool *indexed)
+static char *run(struct fs_env *e, const char *const *texts, size_t n, bool *indexed)
 {
 	hdb_qcond conds[4];
 	const hdb_qcond *ptrs[4];
@@ -451,7 +363,7 @@ static char *model_run(struct mdoc *docs, const struct mcond *conds, size_t n)
 }
 
 /* Runs queries of one and two random conditions against the model. */
-static void check_queries(struct env *e, struct mdoc *docs, int rounds, bool expect_index)
+static void check_queries(struct fs_env *e, struct mdoc *docs, int rounds, bool expect_index)
 {
 	int used_index = 0;
 	for (int r = 0; r < rounds; r++) {
@@ -478,7 +390,7 @@ static void check_queries(struct env *e, struct mdoc *docs, int rounds, bool exp
 }
 
 /* The index entries in the engine are exactly those the model implies. */
-static void check_entries(struct env *e, struct mdoc *docs, const bool *indexed_field)
+static void check_entries(struct fs_env *e, struct mdoc *docs, const bool *indexed_field)
 {
 	char *want[NDOCS * NFIELDS];
 	size_t nw = 0;
@@ -531,7 +443,7 @@ static void check_entries(struct env *e, struct mdoc *docs, const bool *indexed_
 }
 
 /* Half the documents through file handles, half through one import. */
-static void load_docs(struct env *e, struct mdoc *docs)
+static void load_docs(struct fs_env *e, struct mdoc *docs)
 {
 	char *imp = NULL;
 	size_t len = 0;
@@ -557,7 +469,7 @@ static void load_docs(struct env *e, struct mdoc *docs)
 
 /* Overwrites, renames (over documents, to other names, to a non-document
  * name and back), exchanges and deletes, mirrored in the model. */
-static void mutate(struct env *e, struct mdoc *docs)
+static void mutate(struct fs_env *e, struct mdoc *docs)
 {
 	for (int r = 0; r < 120; r++) {
 		struct mdoc *d = &docs[rnd() % NDOCS], *o = &docs[rnd() % NDOCS];
@@ -600,7 +512,7 @@ static void mutate(struct env *e, struct mdoc *docs)
 
 static void test_fs_query_matches_model_with_and_without_indexes(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	struct mdoc *docs = calloc(NDOCS, sizeof(*docs));
 	assert_non_null(docs);
 	bool idx[NFIELDS] = { 0 };
@@ -623,7 +535,7 @@ static void test_fs_query_matches_model_with_and_without_indexes(void **state)
 	check_queries(e, docs, 300, true);
 	int problems = 0;
 	assert_int_equal(hdb_fs_check(e->db, count_report, &problems), 0);
-	reopen(e);
+	fs_fixture_reopen(e);
 	check_entries(e, docs, idx);
 	check_queries(e, docs, 300, true);
 	mutate(e, docs);
@@ -643,7 +555,7 @@ static void test_fs_query_matches_model_with_and_without_indexes(void **state)
 
 static void test_fs_query_index_create_twice_is_eexist(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	assert_int_equal(fs_index_create(e->fs, e->coll, "a", 1), 0);
 	assert_int_equal(fs_index_create(e->fs, e->coll, "a", 1), -EEXIST);
 	assert_int_equal(fs_index_drop(e->fs, e->coll, "b", 1), -ENOENT);
@@ -659,7 +571,7 @@ static void test_fs_query_index_create_twice_is_eexist(void **state)
 
 static void test_fs_query_index_builds_over_existing_documents(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	char name[32], doc[64];
 	for (int i = 0; i < 3000; i++) {
 		snprintf(name, sizeof(name), "%05d.json", i);
@@ -709,10 +621,10 @@ static void test_fs_query_index_builds_over_existing_documents(void **state)
 
 static void test_fs_query_index_survives_reopen_and_rmdir_drops_it(void **state)
 {
-	struct env *e = *state;
-	uint64_t sub = make(e->fs, e->coll, "sub", S_IFDIR | 0755);
+	struct fs_env *e = *state;
+	uint64_t sub = fs_fixture_make(e->fs, e->coll, "sub", S_IFDIR | 0755);
 	assert_int_equal(fs_index_create(e->fs, sub, "x", 1), 0);
-	reopen(e);
+	fs_fixture_reopen(e);
 	sub = lookup(e->fs, e->coll, "sub");
 	assert_true(fs_index_ready(e->fs, sub, "x", 1));
 	hdb_fs_super s;
@@ -724,7 +636,7 @@ static void test_fs_query_index_survives_reopen_and_rmdir_drops_it(void **state)
 	assert_int_equal(s.version, HDB_FS_VERSION);
 	assert_int_equal(fs_node_unlink(e->fs, e->coll, "sub", true), 0);
 	assert_false(fs_index_exists(e->fs, sub, "x", 1));
-	reopen(e);
+	fs_fixture_reopen(e);
 	assert_false(fs_index_exists(e->fs, sub, "x", 1));
 	uint8_t k[HDB_FS_KEY_PREFIX + 1];
 	hdb_fs_ino_key(k, HDB_FS_TAG_INDEX, sub);
@@ -734,7 +646,7 @@ static void test_fs_query_index_survives_reopen_and_rmdir_drops_it(void **state)
 
 static void test_fs_query_long_strings_are_rechecked(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	char big[HDB_QKEY_STR_MAX + 100], doc[sizeof(big) + 32];
 	memset(big, 'z', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
@@ -760,7 +672,7 @@ static void test_fs_query_long_strings_are_rechecked(void **state)
 
 static void test_fs_query_check_finds_missing_and_stale_entries(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	write_doc(e, "a.json", "{\"v\":1}");
 	write_doc(e, "b.json", "{\"v\":2}");
 	assert_int_equal(fs_index_create(e->fs, e->coll, "v", 1), 0);
@@ -780,8 +692,34 @@ static void test_fs_query_check_finds_missing_and_stale_entries(void **state)
 	assert_int_equal(problems, 2);
 }
 
+static void keep_report(void *ctx, const char *what)
+{
+	snprintf(ctx, 128, "%s", what);
+}
+
+static void test_fs_query_check_reports_entries_of_no_index_once(void **state)
+{
+	struct fs_env *e = *state;
+	write_doc(e, "a.json", "{\"v\":1}");
+	assert_int_equal(fs_index_create(e->fs, e->coll, "v", 1), 0);
+	uint8_t k[FS_IKEY_MAX];
+	hdb_jval v;
+	assert_int_equal(hdb_jval_decode((const uint8_t *)"1", 1, &v), 0);
+	size_t pl = fs_ikey_prefix(k, e->coll, "w", 1), el = hdb_qkey_encode(&v, k + pl);
+	memcpy(k + pl + el, "a.json", 6);
+	assert_int_equal(hdb_put(e->db, k, pl + el + 6, "", 0, false), 0);
+	memcpy(k + pl + el, "b.json", 6);
+	assert_int_equal(hdb_put(e->db, k, pl + el + 6, "", 0, false), 0);
+	int problems = 0;
+	assert_int_equal(hdb_fs_check(e->db, count_report, &problems), HDB_ECORRUPT);
+	assert_int_equal(problems, 1);
+	char last[128] = "";
+	assert_int_equal(hdb_fs_check(e->db, keep_report, last), HDB_ECORRUPT);
+	assert_string_equal(last, "2 index entries belong to no index definition");
+}
+
 /* Rewrites the definition of index (coll, field) as a stop left it. */
-static void set_def(struct env *e, const char *field, uint8_t state, const char *cursor)
+static void set_def(struct fs_env *e, const char *field, uint8_t state, const char *cursor)
 {
 	uint8_t k[HDB_FS_KEY_PREFIX + 16], v[32];
 	size_t kl = hdb_fs_ino_key(k, HDB_FS_TAG_INDEX, e->coll);
@@ -793,7 +731,7 @@ static void set_def(struct env *e, const char *field, uint8_t state, const char 
 
 static void test_fs_query_interrupted_build_and_drop_resume_at_mount(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	char name[32], doc[64];
 	for (int i = 0; i < 3000; i++) {
 		snprintf(name, sizeof(name), "%05d.json", i);
@@ -828,7 +766,7 @@ static void test_fs_query_interrupted_build_and_drop_resume_at_mount(void **stat
 	hdb_batch_free(b);
 	set_def(e, "m", HDB_FS_INDEX_BUILDING, "01000.json");
 	set_def(e, "k", HDB_FS_INDEX_DROPPING, "");
-	reopen(e);
+	fs_fixture_reopen(e);
 	assert_true(fs_index_ready(e->fs, e->coll, "m", 1));
 	assert_false(fs_index_exists(e->fs, e->coll, "k", 1));
 	int problems = 0;
@@ -848,7 +786,7 @@ static void test_fs_query_interrupted_build_and_drop_resume_at_mount(void **stat
 
 static void test_fs_query_import_duplicate_ids_last_wins(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	fs_import_result res;
 	assert_int_equal(import(e, "{\"_id\":\"a\",\"v\":1}\n{\"_id\":\"b\",\"v\":2}\n{\"v\":3,\"_id\":\"a\"}\n", &res),
 	                 0);
@@ -864,7 +802,7 @@ static void test_fs_query_import_duplicate_ids_last_wins(void **state)
 
 static void test_fs_query_import_replaces_in_place(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	write_doc(e, "a.json", "{\"old\": true}");
 	uint64_t ino = lookup(e->fs, e->coll, "a.json");
 	fs_import_result res;
@@ -878,7 +816,7 @@ static void test_fs_query_import_replaces_in_place(void **state)
 	assert_int_equal(e->fs->sb.bytes, strlen("{\"new\":1}\n"));
 }
 
-static void expect_bad_import(struct env *e, const char *text, size_t line, size_t offset)
+static void expect_bad_import(struct fs_env *e, const char *text, size_t line, size_t offset)
 {
 	fs_import_result res;
 	hdb_fs_super before = e->fs->sb;
@@ -892,7 +830,7 @@ static void expect_bad_import(struct env *e, const char *text, size_t line, size
 
 static void test_fs_query_import_bad_line_applies_nothing(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	expect_bad_import(e, "{\"a\":1,}\n{\"_id\":\"ok\"}\n", 1, 7);
 	expect_bad_import(e, "{\"_id\":\"ok\"}\n[1,2]\n{\"b\":2}\n", 2, 13);
 	expect_bad_import(e, "{\"_id\":\"ok\"}\n{\"b\":2}\n{\"c\":", 3, 26);
@@ -903,7 +841,7 @@ static void test_fs_query_import_bad_line_applies_nothing(void **state)
 
 static void test_fs_query_import_empty_input_is_a_no_op(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	fs_import_result res;
 	assert_int_equal(import(e, "", &res), 0);
 	assert_int_equal(res.lines, 0);
@@ -914,8 +852,8 @@ static void test_fs_query_import_empty_input_is_a_no_op(void **state)
 
 static void test_fs_query_import_onto_a_directory_fails(void **state)
 {
-	struct env *e = *state;
-	make(e->fs, e->coll, "d.json", S_IFDIR | 0755);
+	struct fs_env *e = *state;
+	fs_fixture_make(e->fs, e->coll, "d.json", S_IFDIR | 0755);
 	fs_import_result res;
 	assert_int_equal(import(e, "{\"_id\":\"x\"}\n{\"_id\":\"d\"}\n", &res), -EINVAL);
 	assert_null(content_of(e->fs, e->coll, "x.json"));
@@ -923,7 +861,7 @@ static void test_fs_query_import_onto_a_directory_fails(void **state)
 
 static void test_fs_query_import_generates_distinct_ids(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	fs_import_result res;
 	assert_int_equal(import(e, "{\"v\":1}\n{\"v\":1}\n{\"v\":1}\n", &res), 0);
 	assert_int_equal(res.created, 3);
@@ -947,6 +885,7 @@ int main(void)
 		T(test_fs_query_index_survives_reopen_and_rmdir_drops_it),
 		T(test_fs_query_long_strings_are_rechecked),
 		T(test_fs_query_check_finds_missing_and_stale_entries),
+		T(test_fs_query_check_reports_entries_of_no_index_once),
 		T(test_fs_query_interrupted_build_and_drop_resume_at_mount),
 		T(test_fs_query_import_duplicate_ids_last_wins),
 		T(test_fs_query_import_replaces_in_place),

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fs_fixture.h"
 #include "fs_internal.h"
 #include "hybriddb.h"
 #include "import.h"
@@ -27,96 +27,18 @@
 
 #define SCHEMA "{\"columns\":{\"id\":\"integer\",\"name\":\"string\"},\"key\":\"id\"}"
 
-struct env {
-	char dir[64];
-	hdb_db *db;
-	hdb_fs *fs;
-	uint64_t coll;
-};
-
-static int open_all(struct env *e)
-{
-	hdb_options o;
-	hdb_options_init(&o);
-	o.sync = HDB_SYNC_NEVER;
-	if (hdb_open(e->dir, &o, &e->db))
-		return -1;
-	if (hdb_fs_new(e->db, NULL, &e->fs)) {
-		hdb_close(e->db);
-		return -1;
-	}
-	return 0;
-}
-
-static void close_all(struct env *e)
-{
-	hdb_fs_free(e->fs);
-	e->fs = NULL;
-	assert_int_equal(hdb_close(e->db), 0);
-	e->db = NULL;
-}
-
-static uint64_t make(hdb_fs *fs, uint64_t parent, const char *name, mode_t mode)
-{
-	struct stat st;
-	assert_int_equal(fs_node_make(fs, NULL, parent, name, mode, NULL, &st), 0);
-	return st.st_ino;
-}
-
 static int setup(void **state)
 {
-	struct env *e = calloc(1, sizeof(*e));
-	if (!e)
-		return -1;
-	strcpy(e->dir, "/tmp/hdbtest.XXXXXX");
-	if (!mkdtemp(e->dir) || open_all(e)) {
-		free(e);
-		return -1;
-	}
-	e->coll = make(e->fs, HDB_FS_ROOT_INO, "t", S_IFDIR | 0755);
-	*state = e;
-	return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(path);
+	*state = fs_fixture_new_coll(0, "t");
+	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-	if (e->db)
-		close_all(e);
-	nftw(e->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(e);
-	return 0;
+	return fs_fixture_free(*state);
 }
 
-static void reopen(struct env *e)
-{
-	close_all(e);
-	assert_int_equal(open_all(e), 0);
-	struct stat st;
-	assert_int_equal(fs_node_lookup(e->fs, HDB_FS_ROOT_INO, "t", &st), 0);
-	e->coll = st.st_ino;
-}
-
-/* Creates or replaces document name with content; the close's rc. */
-static int put_doc(struct env *e, const char *name, const char *content)
-{
-	struct stat st;
-	bool created = fs_node_lookup(e->fs, e->coll, name, &st) == -ENOENT;
-	uint64_t ino = created ? make(e->fs, e->coll, name, S_IFREG | 0644) : st.st_ino;
-	fs_fh *fh;
-	assert_int_equal(fs_file_open(e->fs, ino, created ? O_WRONLY : O_WRONLY | O_TRUNC, created, 0, &fh), 0);
-	assert_int_equal(fs_file_write(e->fs, fh, 0, content, strlen(content)), 0);
-	int rc = fs_file_commit(e->fs, fh, 0);
-	fs_file_release(e->fs, fh);
-	return rc;
-}
-
-static uint32_t sb_version(struct env *e)
+static uint32_t sb_version(struct fs_env *e)
 {
 	void *v;
 	size_t vl;
@@ -128,7 +50,7 @@ static uint32_t sb_version(struct env *e)
 }
 
 /* Rewrites the superblock as an older program left it, and reopens. */
-static void downgrade(struct env *e, uint32_t version)
+static void downgrade(struct fs_env *e, uint32_t version)
 {
 	void *v;
 	size_t vl;
@@ -140,10 +62,10 @@ static void downgrade(struct env *e, uint32_t version)
 	uint8_t val[HDB_FS_SUPER_SIZE];
 	hdb_fs_super_encode(val, &s);
 	assert_int_equal(hdb_put(e->db, HDB_FS_KEY_SUPER, HDB_FS_KEY_SUPER_LEN, val, sizeof(val), false), 0);
-	reopen(e);
+	fs_fixture_reopen(e);
 }
 
-static void put_schema_key(struct env *e, uint64_t coll, const char *raw)
+static void put_schema_key(struct fs_env *e, uint64_t coll, const char *raw)
 {
 	uint8_t k[HDB_FS_KEY_PREFIX];
 	size_t kl = hdb_fs_ino_key(k, HDB_FS_TAG_SCHEMA, coll);
@@ -157,13 +79,13 @@ static void count_report(void *ctx, const char *what)
 
 static void test_fs_tables_new_database_is_version_3(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	assert_int_equal(sb_version(e), 3);
 }
 
 static void test_fs_tables_first_schema_upgrades_an_old_superblock(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	downgrade(e, 1);
 	assert_int_equal(fs_index_create(e->fs, e->coll, "name", 4), 0);
 	assert_int_equal(sb_version(e), 2);
@@ -176,23 +98,23 @@ static void test_fs_tables_first_schema_upgrades_an_old_superblock(void **state)
 
 static void test_fs_tables_commit_is_checked_and_survives_reopen(void **state)
 {
-	struct env *e = *state;
-	assert_int_equal(put_doc(e, "1.json", "{\"id\":1,\"name\":\"a\"}"), 0);
+	struct fs_env *e = *state;
+	assert_int_equal(fs_fixture_put_doc(e, "1.json", "{\"id\":1,\"name\":\"a\"}"), 0);
 	assert_int_equal(fs_table_set(e->fs, e->coll, SCHEMA, strlen(SCHEMA)), 0);
-	reopen(e);
-	assert_int_equal(put_doc(e, "1.json", "{\"id\":1,\"name\":2}"), -EINVAL);
-	assert_int_equal(put_doc(e, "2.json", "{\"id\":1,\"name\":\"b\"}"), -EINVAL);
-	assert_int_equal(put_doc(e, "2.json.tmp", "{\"id\":1,\"name\":2}"), 0);
+	fs_fixture_reopen(e);
+	assert_int_equal(fs_fixture_put_doc(e, "1.json", "{\"id\":1,\"name\":2}"), -EINVAL);
+	assert_int_equal(fs_fixture_put_doc(e, "2.json", "{\"id\":1,\"name\":\"b\"}"), -EINVAL);
+	assert_int_equal(fs_fixture_put_doc(e, "2.json.tmp", "{\"id\":1,\"name\":2}"), 0);
 	assert_int_equal(fs_node_rename(e->fs, e->coll, "2.json.tmp", e->coll, "2.json", 0), -EINVAL);
-	assert_int_equal(put_doc(e, "2.json", "{\"id\":2,\"name\":\"b\"}"), 0);
+	assert_int_equal(fs_fixture_put_doc(e, "2.json", "{\"id\":2,\"name\":\"b\"}"), 0);
 	assert_int_equal(fs_table_remove(e->fs, e->coll), 0);
 	assert_int_equal(fs_table_remove(e->fs, e->coll), -ENOENT);
-	assert_int_equal(put_doc(e, "2.json", "{\"id\":1,\"name\":2}"), 0);
+	assert_int_equal(fs_fixture_put_doc(e, "2.json", "{\"id\":1,\"name\":2}"), 0);
 }
 
 static void test_fs_tables_import_is_named_from_the_key(void **state)
 {
-	struct env *e = *state;
+	struct fs_env *e = *state;
 	assert_int_equal(fs_table_set(e->fs, e->coll, SCHEMA, strlen(SCHEMA)), 0);
 	fs_import_opts o = { .mode = 0644, .what = "test import" };
 	fs_import_result res;
@@ -215,25 +137,25 @@ static void test_fs_tables_import_is_named_from_the_key(void **state)
 
 static void test_fs_tables_unparsable_schema_blocks_writes_until_replaced(void **state)
 {
-	struct env *e = *state;
-	assert_int_equal(put_doc(e, "1.json", "{\"id\":1,\"name\":\"a\"}"), 0);
+	struct fs_env *e = *state;
+	assert_int_equal(fs_fixture_put_doc(e, "1.json", "{\"id\":1,\"name\":\"a\"}"), 0);
 	put_schema_key(e, e->coll, "{\"columns\":7}");
-	reopen(e);
-	assert_int_equal(put_doc(e, "1.json", "{\"id\":1,\"name\":\"b\"}"), -EIO);
+	fs_fixture_reopen(e);
+	assert_int_equal(fs_fixture_put_doc(e, "1.json", "{\"id\":1,\"name\":\"b\"}"), -EIO);
 	int problems = 0;
 	assert_int_equal(hdb_fs_check(e->db, count_report, &problems), HDB_ECORRUPT);
 	assert_int_equal(problems, 1);
 	assert_int_equal(fs_table_set(e->fs, e->coll, SCHEMA, strlen(SCHEMA)), 0);
-	assert_int_equal(put_doc(e, "1.json", "{\"id\":1,\"name\":\"b\"}"), 0);
+	assert_int_equal(fs_fixture_put_doc(e, "1.json", "{\"id\":1,\"name\":\"b\"}"), 0);
 	problems = 0;
 	assert_int_equal(hdb_fs_check(e->db, count_report, &problems), 0);
 }
 
 static void test_fs_tables_check_finds_misfits_and_orphan_schemas(void **state)
 {
-	struct env *e = *state;
-	assert_int_equal(put_doc(e, "1.json", "{\"id\":1,\"name\":\"a\"}"), 0);
-	assert_int_equal(put_doc(e, "2.json", "{\"id\":2,\"name\":5}"), 0);
+	struct fs_env *e = *state;
+	assert_int_equal(fs_fixture_put_doc(e, "1.json", "{\"id\":1,\"name\":\"a\"}"), 0);
+	assert_int_equal(fs_fixture_put_doc(e, "2.json", "{\"id\":2,\"name\":5}"), 0);
 	put_schema_key(e, e->coll, SCHEMA);
 	put_schema_key(e, 999999, SCHEMA);
 	int problems = 0;
@@ -243,10 +165,10 @@ static void test_fs_tables_check_finds_misfits_and_orphan_schemas(void **state)
 
 static void test_fs_tables_rmdir_and_replacing_rename_delete_the_schema(void **state)
 {
-	struct env *e = *state;
-	uint64_t a = make(e->fs, e->coll, "a", S_IFDIR | 0755);
-	uint64_t b = make(e->fs, e->coll, "b", S_IFDIR | 0755);
-	make(e->fs, e->coll, "c", S_IFDIR | 0755);
+	struct fs_env *e = *state;
+	uint64_t a = fs_fixture_make(e->fs, e->coll, "a", S_IFDIR | 0755);
+	uint64_t b = fs_fixture_make(e->fs, e->coll, "b", S_IFDIR | 0755);
+	fs_fixture_make(e->fs, e->coll, "c", S_IFDIR | 0755);
 	assert_int_equal(fs_table_set(e->fs, a, SCHEMA, strlen(SCHEMA)), 0);
 	assert_int_equal(fs_table_set(e->fs, b, SCHEMA, strlen(SCHEMA)), 0);
 	assert_int_equal(fs_node_unlink(e->fs, e->coll, "a", true), 0);

@@ -13,6 +13,7 @@
 
 #include "batch.h"
 #include "block.h"
+#include "db_fixture.h"
 #include "env.h"
 #include "hybriddb.h"
 #include "memtable.h"
@@ -20,54 +21,12 @@
 #include "sst_format.h"
 #include "wal.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-struct fixture {
-	char dir[64];
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	strcpy(f->dir, "/tmp/hdbtest.XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-/* Removes the files the engine left in the (flat) database directory. */
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	DIR *d = opendir(f->dir);
-	struct dirent *de;
-	char path[512];
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", f->dir, de->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	int rc = rmdir(f->dir);
-	free(f);
-	return rc;
-}
 
 /* Runs fn(arg) in a child; returns its exit status, or 128 + the signal
  * that ended it. */
@@ -364,19 +323,16 @@ static void test_sst_check_reports_index_restart_point_past_entries(void **state
 	assert_true(problems > 0);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, db_fixture_setup, db_fixture_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_wal_replay_duplicate_record_does_not_abort, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_wal_replay_batch_in_two_segments_does_not_abort, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_sst_check_reports_restart_point_with_shared_prefix,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sst_check_reports_restart_point_past_entries, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_sst_check_reports_index_restart_point_past_entries, setup,
-						teardown),
+		T(test_wal_replay_duplicate_record_does_not_abort),
+		T(test_wal_replay_batch_in_two_segments_does_not_abort),
+		T(test_sst_check_reports_restart_point_with_shared_prefix),
+		T(test_sst_check_reports_restart_point_past_entries),
+		T(test_sst_check_reports_index_restart_point_past_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

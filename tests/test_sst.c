@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 
 #include "block.h"
 #include "cache.h"
+#include "db_fixture.h"
 #include "env.h"
 #include "hybriddb.h"
 #include "memtable.h"
@@ -29,7 +29,7 @@
 
 #define MAXSEQ HDB_MAX_SEQ
 
-struct fixture {
+struct sst_fixture {
 	char dir[64];
 	char path[128]; /* dir/000007.sst */
 	hdb_cache *cache;
@@ -37,11 +37,10 @@ struct fixture {
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct sst_fixture *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	strcpy(f->dir, "/tmp/hdbtest.XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (db_fixture_mkdtemp(f->dir, sizeof(f->dir)))
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/000007.sst", f->dir);
 	f->cache = hdb_cache_new(64 << 20);
@@ -53,20 +52,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	DIR *d = opendir(f->dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			char p[512];
-			snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(f->dir);
+	struct sst_fixture *f = *state;
+	db_fixture_rm_tree(f->dir);
 	hdb_cache_free(f->cache);
 	free(f);
 	return 0;
@@ -127,7 +114,7 @@ static uint64_t build_n(const char *path, int n, const hdb_sst_options *o)
 	return size;
 }
 
-static hdb_sst_reader *open_ok(struct fixture *f, bool cached)
+static hdb_sst_reader *open_ok(struct sst_fixture *f, bool cached)
 {
 	hdb_sst_reader *r;
 	assert_int_equal(hdb_sst_open(f->path, 7, cached ? f->cache : NULL, &r), 0);
@@ -215,7 +202,7 @@ static void expect_detail(const char *file, uint64_t off)
 
 static void test_sst_get_finds_every_key_uncompressed(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	const int n = 100000;
 	uint64_t size = build_n(f->path, n, &o);
@@ -229,7 +216,7 @@ static void test_sst_get_finds_every_key_uncompressed(void **state)
 
 static void test_sst_get_finds_every_key_compressed(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(true, 0);
 	const int n = 100000;
 	build_n(f->path, n, &o);
@@ -244,7 +231,7 @@ static void test_sst_get_finds_every_key_compressed(void **state)
 
 static void test_sst_compression_shrinks_file(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options raw = opts(false, 0), z = opts(true, 0);
 	uint64_t raw_size = build_n(f->path, 20000, &raw);
 	char zpath[160];
@@ -253,7 +240,7 @@ static void test_sst_compression_shrinks_file(void **state)
 	assert_true(z_size < raw_size / 2);
 }
 
-static void iterate_all(struct fixture *f, bool compression, bool cached)
+static void iterate_all(struct sst_fixture *f, bool compression, bool cached)
 {
 	hdb_sst_options o = opts(compression, 0);
 	const int n = 100000;
@@ -287,7 +274,7 @@ static void test_sst_iter_returns_all_entries_compressed_without_cache(void **st
 
 static void test_sst_seek_lands_on_first_key_at_or_after(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(true, 4096);
 	const int n = 20000;
 	build_n(f->path, n, &o);
@@ -324,7 +311,7 @@ static void test_sst_seek_lands_on_first_key_at_or_after(void **state)
 
 static void test_sst_absent_keys_are_answered_by_bloom(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	build_n(f->path, 10000, &o);
 	hdb_sst_reader *r = open_ok(f, false);
@@ -344,7 +331,7 @@ static void test_sst_absent_keys_are_answered_by_bloom(void **state)
 
 static void test_sst_absent_keys_without_filter_are_absent(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	o.bloom_bits_per_key = 0;
 	build_n(f->path, 10000, &o);
@@ -373,7 +360,7 @@ static int cmp_str(const void *a, const void *b)
  * key and every gap between keys must still resolve exactly. */
 static void test_sst_shortened_separators_keep_reads_exact(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 1024);
 	enum { N = 20000 };
 	static char keys[N][12];
@@ -439,7 +426,7 @@ static void build_versions(const char *path, bool compression)
 	hdb_sst_builder_free(b);
 }
 
-static void check_versions(struct fixture *f, bool compression)
+static void check_versions(struct sst_fixture *f, bool compression)
 {
 	build_versions(f->path, compression);
 	hdb_sst_handle hs[64];
@@ -475,7 +462,7 @@ static void test_sst_versions_across_blocks_resolve_by_sequence_compressed(void 
 
 static void test_sst_get_at_older_sequence_sees_older_version(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	hdb_sst_builder *b;
 	assert_int_equal(hdb_sst_builder_new(hdb_env_posix(), f->path, &o, &b), 0);
@@ -500,7 +487,7 @@ static void test_sst_get_at_older_sequence_sees_older_version(void **state)
 
 static void test_sst_tombstone_reads_as_deleted(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	hdb_sst_builder *b;
 	assert_int_equal(hdb_sst_builder_new(hdb_env_posix(), f->path, &o, &b), 0);
@@ -527,7 +514,7 @@ static void test_sst_tombstone_reads_as_deleted(void **state)
 
 static void test_sst_empty_table_has_no_entries(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(true, 0);
 	build_n(f->path, 0, &o);
 	hdb_sst_reader *r = open_ok(f, true);
@@ -547,7 +534,7 @@ static void test_sst_empty_table_has_no_entries(void **state)
 
 static void test_sst_value_larger_than_a_block_round_trips(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(true, 0);
 	size_t big = 1 << 20;
 	uint8_t *v = malloc(big);
@@ -580,7 +567,7 @@ static void test_sst_value_larger_than_a_block_round_trips(void **state)
 
 static void test_sst_second_get_hits_cache(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(true, 0);
 	build_n(f->path, 1000, &o);
 	hdb_sst_reader *r = open_ok(f, true);
@@ -599,7 +586,7 @@ static void test_sst_second_get_hits_cache(void **state)
 
 static void test_sst_get_without_fill_cache_leaves_cache_empty(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(true, 0);
 	build_n(f->path, 1000, &o);
 	hdb_sst_reader *r = open_ok(f, true);
@@ -615,7 +602,7 @@ static void test_sst_get_without_fill_cache_leaves_cache_empty(void **state)
 
 static void test_sst_iter_keeps_reader_alive(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	build_n(f->path, 5000, &o);
 	hdb_sst_reader *r = open_ok(f, false);
@@ -631,7 +618,7 @@ static void test_sst_iter_keeps_reader_alive(void **state)
 
 static void test_sst_builder_refuses_existing_file(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	build_n(f->path, 10, &o);
 	hdb_sst_builder *b = NULL;
@@ -643,7 +630,7 @@ static void test_sst_builder_refuses_existing_file(void **state)
  * so it never shrinks and never exceeds the file. */
 static void test_sst_finish_size_matches_file(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	hdb_sst_builder *b;
 	assert_int_equal(hdb_sst_builder_new(hdb_env_posix(), f->path, &o, &b), 0);
@@ -675,7 +662,7 @@ static void test_sst_finish_size_matches_file(void **state)
 /* Flips a byte in the middle of data block 1 and gets every key: the keys
  * of that block fail with a detail naming it, every other key still reads
  * correctly. */
-static void check_flipped_data_block(struct fixture *f, bool compression)
+static void check_flipped_data_block(struct sst_fixture *f, bool compression)
 {
 	hdb_sst_options o = opts(compression, 0);
 	const int n = 5000;
@@ -731,7 +718,7 @@ static void test_sst_flipped_data_byte_is_corrupt_compressed(void **state)
 
 static void test_sst_flipped_index_byte_fails_open(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	build_n(f->path, 5000, &o);
 	hdb_sst_footer foot = footer_of(f->path);
@@ -746,7 +733,7 @@ static void test_sst_flipped_index_byte_fails_open(void **state)
  * key is still found, and the check reports the damage. */
 static void test_sst_flipped_filter_byte_opens_without_filter(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	build_n(f->path, 5000, &o);
 	hdb_sst_footer foot = footer_of(f->path);
@@ -768,7 +755,7 @@ static void test_sst_flipped_filter_byte_opens_without_filter(void **state)
 
 static void test_sst_flipped_footer_byte_fails_open(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	uint64_t size = build_n(f->path, 100, &o);
 	uint64_t foot = size - HDB_SST_FOOTER_SIZE;
@@ -786,7 +773,7 @@ static void test_sst_flipped_footer_byte_fails_open(void **state)
 
 static void test_sst_newer_version_is_eversion(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	uint64_t size = build_n(f->path, 100, &o);
 	hdb_sst_footer foot = footer_of(f->path);
@@ -812,7 +799,7 @@ static void write_prefix(const char *path, const uint8_t *data, size_t n)
 
 static void test_sst_truncated_file_is_corrupt(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(true, 0);
 	build_n(f->path, 5000, &o);
 	uint8_t *file;
@@ -835,7 +822,7 @@ static void test_sst_truncated_file_is_corrupt(void **state)
 
 static void test_sst_missing_file_is_enoent(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_reader *r = NULL;
 	assert_int_equal(hdb_sst_open(f->path, 7, NULL, &r), -ENOENT);
 	assert_int_equal(hdb_sst_check(f->path, NULL, NULL), -ENOENT);
@@ -845,7 +832,7 @@ static void test_sst_missing_file_is_enoent(void **state)
  * returns the right bytes or HDB_ECORRUPT, and the check always fails. */
 static void test_sst_random_flips_never_return_wrong_bytes(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(true, 1024);
 	const int n = 500;
 	build_n(f->path, n, &o);
@@ -974,7 +961,7 @@ static void finish_table(const char *path, hdb_buf *file, const char *sep, uint6
 
 static void test_sst_check_reports_keys_out_of_order(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_buf file = { 0 };
 	static const char *const keys[] = { "b", "a" };
 	hdb_sst_handle h = kv_block(&file, keys, 2, 1);
@@ -988,7 +975,7 @@ static void test_sst_check_reports_keys_out_of_order(void **state)
 
 static void test_sst_check_reports_key_above_separator(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_buf file = { 0 };
 	static const char *const keys[] = { "a", "c" };
 	hdb_sst_handle h = kv_block(&file, keys, 2, 1);
@@ -1001,7 +988,7 @@ static void test_sst_check_reports_key_above_separator(void **state)
 
 static void test_sst_check_reports_entry_count_mismatch(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_buf file = { 0 };
 	static const char *const keys[] = { "a", "b" };
 	hdb_sst_handle h = kv_block(&file, keys, 2, 1);
@@ -1014,7 +1001,7 @@ static void test_sst_check_reports_entry_count_mismatch(void **state)
 
 static void test_sst_key_shorter_than_tag_is_corrupt(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_buf file = { 0 };
 	hdb_block_builder *b = hdb_block_builder_new(16);
 	assert_non_null(b);
@@ -1038,7 +1025,7 @@ static void test_sst_key_shorter_than_tag_is_corrupt(void **state)
 
 static void test_sst_unknown_compression_type_is_corrupt(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_buf file = { 0 };
 	hdb_sst_handle h = raw_block(&file, "whatever", 8, 7);
 	finish_table(f->path, &file, "a", 1, h, 1);
@@ -1052,7 +1039,7 @@ static void test_sst_unknown_compression_type_is_corrupt(void **state)
 }
 
 /* A zlib block claiming `claimed` bytes that inflates to `real` bytes. */
-static void zlib_table(struct fixture *f, uint64_t claimed, size_t real)
+static void zlib_table(struct sst_fixture *f, uint64_t claimed, size_t real)
 {
 	uint8_t *plain = calloc(1, real), out[4096];
 	assert_non_null(plain);
@@ -1072,7 +1059,7 @@ static void zlib_table(struct fixture *f, uint64_t claimed, size_t real)
 	finish_table(f->path, &file, "a", 1, h, 1);
 }
 
-static void expect_get_corrupt(struct fixture *f, const char *what)
+static void expect_get_corrupt(struct sst_fixture *f, const char *what)
 {
 	hdb_sst_reader *r = open_ok(f, true);
 	void *v;
@@ -1106,7 +1093,7 @@ static void test_sst_huge_claimed_length_is_corrupt(void **state)
 
 static void test_sst_index_handle_out_of_range_is_corrupt(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_buf file = { 0 };
 	static const char *const keys[] = { "a" };
 	kv_block(&file, keys, 1, 1);
@@ -1127,7 +1114,7 @@ static void test_sst_index_handle_out_of_range_is_corrupt(void **state)
 
 static void test_sst_check_clean_table_reports_nothing(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(true, 0);
 	build_n(f->path, 20000, &o);
 	struct reports rp = { 0 };
@@ -1137,14 +1124,14 @@ static void test_sst_check_clean_table_reports_nothing(void **state)
 
 static void test_sst_check_clean_versions_table_reports_nothing(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	build_versions(f->path, true);
 	struct reports rp = { 0 };
 	assert_int_equal(hdb_sst_check(f->path, record, &rp), 0);
 	assert_int_equal(rp.n, 0);
 }
 
-static void check_reports_block(struct fixture *f, bool compression)
+static void check_reports_block(struct sst_fixture *f, bool compression)
 {
 	hdb_sst_options o = opts(compression, 0);
 	build_n(f->path, 20000, &o);
@@ -1173,7 +1160,7 @@ static void test_sst_check_reports_corrupt_block_offset_compressed(void **state)
 
 static void test_sst_check_reports_bad_footer(void **state)
 {
-	struct fixture *f = *state;
+	struct sst_fixture *f = *state;
 	hdb_sst_options o = opts(false, 0);
 	uint64_t size = build_n(f->path, 100, &o);
 	flip_byte(f->path, size - 1);
