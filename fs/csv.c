@@ -451,18 +451,6 @@ static int put_typed(hdb_wbuf *out, hdb_col_type t, const hdb_csv_field *f, cons
 	return 1;
 }
 
-static int row_violation(hdb_schema_violation *v, const char *column, const char *fmt, ...)
-{
-	if (v) {
-		snprintf(v->column, sizeof(v->column), "%s", column);
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* Appends the member of column c from field f (nothing when f is missing);
  * *vstart is where its value begins in out. */
 static int put_member(hdb_wbuf *out, const hdb_schema_col *col, const hdb_csv_field *f, bool first, size_t *vstart,
@@ -478,7 +466,7 @@ static int put_member(hdb_wbuf *out, const hdb_schema_col *col, const hdb_csv_fi
 	if (!rc)
 		rc = put_typed(out, col->type, f, &why);
 	if (rc == 1)
-		return row_violation(v, col->name, "%s", why);
+		return hdb_schema_violate(v, col->name, "%s", why);
 	return rc;
 }
 
@@ -492,7 +480,7 @@ static int put_document(const hdb_csv_import *im, const hdb_csv_field *f, hdb_wb
 		size_t i = im->field_of[c], vstart;
 		if (i == SIZE_MAX || (!f[i].quoted && !f[i].n)) {
 			if (s->cols[c].required)
-				return row_violation(v, s->cols[c].name, "required, but the field is empty");
+				return hdb_schema_violate(v, s->cols[c].name, "required, but the field is empty");
 			continue;
 		}
 		rc = put_member(doc, &s->cols[c], &f[i], first, &vstart, v);
@@ -513,13 +501,13 @@ int hdb_csv_import_row(const hdb_csv_import *im, const hdb_csv_field *f, size_t 
 	const char *why;
 	*namelen = 0;
 	if (n != im->ncols)
-		return row_violation(v, "", "%zu field%s, but the header has %zu", n, n == 1 ? "" : "s", im->ncols);
+		return hdb_schema_violate(v, "", "%zu field%s, but the header has %zu", n, n == 1 ? "" : "s", im->ncols);
 	int rc = put_document(im, f, doc, &kstart, &kend, v);
 	if (!rc && s->key >= 0 &&
 	    hdb_schema_key_name_of(s, doc->data + kstart, kend - kstart, name, namelen, &why))
-		rc = row_violation(v, s->cols[s->key].name, "%s", why);
+		rc = hdb_schema_violate(v, s->cols[s->key].name, "%s", why);
 	if (rc == -ENOMEM)
-		row_violation(v, "", "out of memory");
+		hdb_schema_violate(v, "", "out of memory");
 	if (rc) {
 		doc->len = start;
 		*namelen = 0;

@@ -408,7 +408,7 @@ int hdb_schema_parse(const void *buf, size_t len, hdb_schema *out, char *err, si
 
 /* Documents. */
 
-static int violation(hdb_schema_violation *v, const char *column, const char *fmt, ...)
+int hdb_schema_violate(hdb_schema_violation *v, const char *column, const char *fmt, ...)
 {
 	if (v) {
 		snprintf(v->column, sizeof(v->column), "%s", column);
@@ -522,13 +522,13 @@ static int check_member(const hdb_schema *s, const uint8_t *k, size_t kl, const 
 		if (s->additional)
 			return 0;
 		name_for_message(k, kl, shown);
-		return violation(viol, shown, "not a column, and the table allows no other members");
+		return hdb_schema_violate(viol, shown, "not a column, and the table allows no other members");
 	}
 	const hdb_schema_col *col = &s->cols[c];
 	enum kind kd = kind_of(v, vl);
 	present[c] = kd != K_NULL;
 	if (kd != K_NULL && !type_accepts(col->type, kd))
-		return violation(viol, col->name, "must be %s %s, not %s", col->type == HDB_COL_INTEGER ? "an" : "a",
+		return hdb_schema_violate(viol, col->name, "must be %s %s, not %s", col->type == HDB_COL_INTEGER ? "an" : "a",
 				 hdb_col_type_name(col->type), kind_name(kd));
 	return 0;
 }
@@ -541,9 +541,9 @@ static int check_key(const hdb_schema *s, const uint8_t *kv, size_t kvl, const c
 	const char *why;
 	const hdb_schema_col *key = &s->cols[s->key];
 	if (hdb_schema_key_name_of(s, kv, kvl, want, &wl, &why))
-		return violation(viol, key->name, "%s", why);
+		return hdb_schema_violate(viol, key->name, "%s", why);
 	if (name && (wl != nlen || memcmp(want, name, nlen)))
-		return violation(viol, key->name, "the document must be named \"%s\" after its key", want);
+		return hdb_schema_violate(viol, key->name, "the document must be named \"%s\" after its key", want);
 	return 0;
 }
 
@@ -554,7 +554,7 @@ int hdb_schema_check(const hdb_schema *s, const void *doc, size_t len, const cha
 	const uint8_t *obj, *k, *v, *kv = NULL;
 	size_t olen, kl, vl, kvl = 0;
 	if (!(obj = object_of(doc, len, &olen)))
-		return violation(viol, "", "the document is not a JSON object");
+		return hdb_schema_violate(viol, "", "the document is not a JSON object");
 	memset(present, 0, s->ncols * sizeof(present[0]));
 	hdb_jw_iter it;
 	hdb_jw_iter_init(&it, obj, olen);
@@ -570,7 +570,7 @@ int hdb_schema_check(const hdb_schema *s, const void *doc, size_t len, const cha
 	}
 	for (size_t i = 0; i < s->ncols; i++)
 		if (s->cols[i].required && !present[i])
-			return violation(viol, s->cols[i].name, "required, but missing or null");
+			return hdb_schema_violate(viol, s->cols[i].name, "required, but missing or null");
 	return s->key >= 0 ? check_key(s, kv, kvl, name, nlen, viol) : 0;
 }
 

@@ -122,6 +122,11 @@ typedef struct hdb_schema_violation {
 	char reason[160];
 } hdb_schema_violation;
 
+/* Fills *v (when not NULL) with column and the printf-formatted reason;
+ * returns -EINVAL, so that a check can `return hdb_schema_violate(...)`. */
+int hdb_schema_violate(hdb_schema_violation *v, const char *column, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /*
  * Checks document doc[0..len) (already accepted by hdb_json_validate())
  * stored under file name name[0..nlen) (with ".json") against s: 0, or
