@@ -10,9 +10,10 @@
  *     previous version stays.  Readers see the content as of their open,
  *     even when the file is removed or replaced meanwhile; a reader that
  *     uses the page cache sees the committed version (the cache is one per
- *     inode), and an in-place rewrite waits for such readers of other
- *     processes (fs_file_open), so it never changes under them.  Until the
- *     close only the writer's process sees the new size
+ *     inode), and an in-place rewrite's open is answered only once such
+ *     readers of other processes are gone, or after 2 s (park.c: the open
+ *     waits without holding a worker thread), so it never changes under
+ *     them.  Until the close only the writer's process sees the new size
  *     (fs_file_getattr).  A document being created is not there for
  *     other processes' read-only opens (ENOENT) until its first close.
  *   - close() returns after the commit is in the WAL and the MemTable;

@@ -692,7 +692,6 @@ int hdb_fs_new(hdb_db *db, const hdb_fs_opts *o, hdb_fs **out)
 	fs->mounted_at = hdb_fs_now();
 	pthread_mutex_init(&fs->commit_mu, NULL);
 	pthread_mutex_init(&fs->handles_mu, NULL);
-	pthread_cond_init(&fs->readers_gone, NULL);
 	fs->files.prev = fs->files.next = &fs->files;
 	fs->dirs.prev = fs->dirs.next = &fs->dirs;
 	int rc = hdb_itable_new(&fs->itab);
@@ -708,6 +707,8 @@ int hdb_fs_new(hdb_db *db, const hdb_fs_opts *o, hdb_fs **out)
 	if (!rc)
 		ri->pinned = true;
 	hdb_itable_unlock(fs->itab);
+	if (!rc)
+		rc = fs_park_new(fs);
 	if (!rc)
 		rc = fs_tables_new(fs);
 	if (!rc)
@@ -725,6 +726,7 @@ void hdb_fs_free(hdb_fs *fs)
 {
 	if (!fs)
 		return;
+	fs_park_free(fs); /* empty: hdb_fs_set_session(fs, NULL) answered them */
 	/* Handles the kernel never released (the daemon was told to stop with
 	 * files open): released as if closed, committing what is valid. */
 	fs_hlink *l;
@@ -737,12 +739,13 @@ void hdb_fs_free(hdb_fs *fs)
 	hdb_itable_free(fs->itab);
 	pthread_mutex_destroy(&fs->commit_mu);
 	pthread_mutex_destroy(&fs->handles_mu);
-	pthread_cond_destroy(&fs->readers_gone);
 	free(fs);
 }
 
 void hdb_fs_set_session(hdb_fs *fs, struct fuse_session *se)
 {
+	if (!se)
+		fs_park_stop(fs); /* its replies go to the session still */
 	fs->se = se;
 }
 

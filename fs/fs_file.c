@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -216,43 +215,18 @@ static bool foreign_reader(const hdb_inode *i, int pid, int tgid)
 	return false;
 }
 
-/* A rewrite in place is starting (fs_file_open): waits until no other
- * process holds ino open through the page cache, or the wait has lasted
- * FS_REWRITE_WAIT_MS.  New readers bypass the cache meanwhile (nrewrite
- * is already counted), so the wait ends as soon as the current ones
- * close, which for cat, grep or jq is a moment. */
-static void wait_for_cached_readers(hdb_fs *fs, uint64_t ino, int pid)
+bool fs_file_foreign_readers(hdb_fs *fs, uint64_t ino, int pid, int tgid)
 {
-	struct timespec deadline;
-	int tgid = pid;
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	bool wait = i && foreign_reader(i, pid, tgid);
+	bool r = i && foreign_reader(i, pid, tgid);
 	hdb_itable_unlock(fs->itab);
-	if (!wait)
-		return;
-	tgid = pid ? tgid_of(pid) : 0; /* outside the lock: reads /proc */
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += FS_REWRITE_WAIT_MS / 1000;
-	deadline.tv_nsec += (long)(FS_REWRITE_WAIT_MS % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	hdb_itable_lock(fs->itab);
-	for (;;) {
-		i = hdb_itable_get(fs->itab, ino);
-		if (!i || !foreign_reader(i, pid, tgid))
-			break;
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (now.tv_sec > deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
-			FS_COUNT(fs, rewrite_waits_expired);
-			break;
-		}
-		hdb_itable_wait(fs->itab, &fs->readers_gone, &deadline);
-	}
-	hdb_itable_unlock(fs->itab);
+	return r;
+}
+
+int fs_file_tgid(int pid)
+{
+	return pid ? tgid_of(pid) : 0;
 }
 
 int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, int pid, fs_fh **out)
@@ -297,8 +271,6 @@ int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, int pid, fs_
 		return rc;
 	}
 	fs_handle_add(fs, &fs->files, &fh->link);
-	if (fh->rewriter)
-		wait_for_cached_readers(fs, ino, pid);
 	if (!created && !trunc) {
 		rc = load_committed(fs, fh);
 		if (rc) {
@@ -654,7 +626,7 @@ void fs_file_release(hdb_fs *fs, fs_fh *fh)
 				hdb_fs_path(fs, s.parent, s.name, path, sizeof(path));
 			hdb_fs_log("%s: changes discarded at close: %s", path, strerror(hdb_fs_errno(rc)));
 		}
-		bool orphan = false;
+		bool orphan = false, reader_gone = false;
 		hdb_itable_lock(fs->itab);
 		hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
 		unlist_writer(i, fh); /* normally done by the commit or discard */
@@ -662,11 +634,12 @@ void fs_file_release(hdb_fs *fs, fs_fh *fh)
 			i->nopen--;
 			if (fh->rewriter)
 				i->nrewrite--;
-			if (fh->cached_reader && unlist_reader(i, fh))
-				pthread_cond_broadcast(&fs->readers_gone);
+			reader_gone = fh->cached_reader && unlist_reader(i, fh);
 			orphan = hdb_itable_drop_unused(fs->itab, i);
 		}
 		hdb_itable_unlock(fs->itab);
+		if (reader_gone)
+			fs_park_reader_gone(fs, fh->ino);
 		if (orphan)
 			fs_node_reap_orphan(fs, fh->ino);
 	}

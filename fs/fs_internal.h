@@ -48,7 +48,8 @@ struct fuse_ctx;
 /* For virtual entries, and entries under virtual directories, whose
  * answers depend on other files. */
 #define FS_CACHE_TIMEOUT 1.0
-/* How long an in-place rewrite waits for page-cache readers to close. */
+/* How long an in-place rewrite waits for page-cache readers to close
+ * (park.c). */
 #define FS_REWRITE_WAIT_MS 2000
 
 /* Operation counters reported in /.stats (relaxed atomics). */
@@ -81,13 +82,12 @@ struct hdb_fs {
 	hdb_fs_counters cnt;
 	uint64_t started_ms;     /* CLOCK_MONOTONIC at hdb_fs_new */
 	hdb_fs_ts mounted_at;    /* CLOCK_REALTIME at hdb_fs_new */
-	pthread_cond_t readers_gone; /* signalled (itab lock held) when a page-cache
-	                                reader closes: see fs_file_open */
 	pthread_mutex_t handles_mu;
 	fs_hlink files;           /* open fs_fh; GUARDED_BY handles_mu */
 	fs_hlink dirs;            /* open fs_dh; GUARDED_BY handles_mu */
 	struct fs_query *q;       /* queries and indexes (qindex.h); set up by hdb_fs_new */
 	struct fs_tables *tables; /* schemas of tables (tables.h); set up by hdb_fs_new */
+	struct fs_park *park;     /* in-place opens waiting for readers (park.c) */
 };
 
 /* An open file (or virtual file). */
@@ -261,14 +261,28 @@ void fs_node_reap_orphan(hdb_fs *fs, uint64_t ino);
 
 /* fs_file.c: open files. */
 /*
- * Opens inode ino for process pid (its fuse ctx pid; 0 if unknown).
- * Rewriting a file in place waits (up to FS_REWRITE_WAIT_MS) for the
- * readers that other processes hold open through the page cache: the
- * kernel shares one size and one page cache per inode, and a writer's
- * O_TRUNC and writes change that size under them.  Readers that open while
- * a rewrite is under way bypass the page cache.
+ * Opens inode ino for process pid (its fuse ctx pid; 0 if unknown).  A
+ * handle that rewrites a file in place (fh->rewriter) must not be answered
+ * while other processes read the file through the page cache: the kernel
+ * shares one size and one page cache per inode, and a writer's O_TRUNC and
+ * writes change that size under them (fs_open parks it: park.c).  Readers
+ * that open while a rewrite is under way bypass the page cache.
  */
 int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, int pid, fs_fh **out);
+/* Whether another process than pid's (thread pid, thread group tgid)
+ * holds ino open for reading through the page cache. */
+bool fs_file_foreign_readers(hdb_fs *fs, uint64_t ino, int pid, int tgid);
+/* The thread group of thread pid (from /proc), 0 if unknown. */
+int fs_file_tgid(int pid);
+
+/* park.c: in-place opens waiting for other processes' readers. */
+int fs_park_new(hdb_fs *fs);
+void fs_park_free(hdb_fs *fs);
+/* Answers parked opens with their replies (the session is closing). */
+void fs_park_stop(hdb_fs *fs);
+/* A page-cache reader of ino was released: parked opens that waited only
+ * for it are answered. */
+void fs_park_reader_gone(hdb_fs *fs, uint64_t ino);
 /* A handle on a virtual file, its content generated now. */
 int fs_file_open_virtual(hdb_fs *fs, uint64_t ino, int flags, fs_fh **out);
 int fs_file_read(hdb_fs *fs, fs_fh *fh, uint64_t off, size_t size, void **buf, size_t *n);

@@ -15,6 +15,7 @@
 
 #include "fs_dir.h"
 #include "fs_internal.h"
+#include "park.h"
 #include "qvfs.h"
 #include "vfiles.h"
 
@@ -289,6 +290,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	set_fi(req, fi, fh);
+	if (fh->rewriter && fs_park_open(fs, req, fi, fh))
+		return; /* answered once other processes' cached readers are gone */
 	if (fuse_reply_open(req, fi))
 		fs_file_release(fs, fh); /* the opener was interrupted */
 }

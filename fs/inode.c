@@ -74,11 +74,6 @@ void hdb_itable_unlock(hdb_itable *t)
 	pthread_mutex_unlock(&t->mu);
 }
 
-void hdb_itable_wait(hdb_itable *t, pthread_cond_t *c, const struct timespec *deadline)
-{
-	pthread_cond_timedwait(c, &t->mu, deadline);
-}
-
 hdb_inode *hdb_itable_get(hdb_itable *t, uint64_t ino)
 {
 	for (hdb_inode *i = t->buckets[bucket_of(ino, t->nbuckets)]; i; i = i->next)

@@ -25,7 +25,6 @@
 #ifndef HDB_FS_INODE_H
 #define HDB_FS_INODE_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,9 +72,6 @@ void hdb_itable_free(hdb_itable *t);
 
 void hdb_itable_lock(hdb_itable *t);
 void hdb_itable_unlock(hdb_itable *t);
-/* With the lock held: waits on c (which is signalled with the lock held)
- * until deadline (CLOCK_REALTIME); the lock is held again on return. */
-void hdb_itable_wait(hdb_itable *t, pthread_cond_t *c, const struct timespec *deadline);
 
 /* The inode numbered ino, or NULL. */
 hdb_inode *hdb_itable_get(hdb_itable *t, uint64_t ino);

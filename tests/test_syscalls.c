@@ -840,6 +840,89 @@ static void test_in_place_overwrite_is_invisible_to_other_processes_until_close(
 	assert_content_bytes(path, new, sizeof(new));
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* In-place rewrites wait for other processes' page-cache readers without
+ * holding the daemon's workers (4 of them on 2 CPUs): with more rewriters
+ * waiting than there are workers, other requests are still answered at
+ * once, and the rewriters go on as soon as the reader closes, long before
+ * the wait's 2 s bound.  (Bounds are loose on purpose: what is checked is
+ * that nothing waits for the timeout, not how fast anything is.) */
+static void test_rewriters_waiting_for_a_reader_block_nothing_else(void **state)
+{
+	struct ctx *c = *state;
+	enum { N = 6 };
+	char path[N][PATH_MAX], doc[64];
+	pid_t writer[N];
+	int go[2], ready[2], status;
+	char b;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(path[i], sizeof(path[i]), "%s", P(c, "held0.json"));
+		path[i][strlen(path[i]) - 6] = (char)('0' + i);
+		snprintf(doc, sizeof(doc), "{\"v\":0,\"i\":%d}", i);
+		assert_ok(put(path[i], doc));
+	}
+	assert_ok(put(P(c, "other.json"), "{\"other\":true}"));
+	assert_ok(pipe(go));
+	assert_ok(pipe(ready));
+	pid_t reader = fork();
+	assert_true(reader >= 0);
+	if (reader == 0) {
+		int fd[N];
+		char buf[64];
+		close(go[1]);
+		close(ready[0]);
+		for (int i = 0; i < N; i++)
+			if ((fd[i] = open(path[i], O_RDONLY)) < 0 || read(fd[i], buf, sizeof(buf)) <= 0)
+				_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
+			_exit(2);
+		for (int i = 0; i < N; i++)
+			close(fd[i]);
+		_exit(0);
+	}
+	close(go[0]);
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &b, 1), 1);
+	for (int i = 0; i < N; i++) {
+		writer[i] = fork();
+		assert_true(writer[i] >= 0);
+		if (writer[i] == 0) {
+			snprintf(doc, sizeof(doc), "{\"v\":1,\"i\":%d}", i);
+			_exit(put(path[i], doc) ? 1 : 0);
+		}
+	}
+	usleep(300 * 1000); /* the rewriters reach the daemon and wait */
+	for (int i = 0; i < N; i++)
+		assert_int_equal(waitpid(writer[i], &status, WNOHANG), 0); /* still waiting */
+	double t0 = now_s();
+	struct stat st;
+	assert_ok(stat(P(c, "other.json"), &st));
+	assert_content(P(c, "other.json"), "{\"other\":true}");
+	assert_true(now_s() - t0 < 1.0);
+	t0 = now_s();
+	assert_int_equal(write(go[1], "g", 1), 1); /* the reader closes */
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(waitpid(writer[i], &status, 0), writer[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_true(now_s() - t0 < 1.5);
+	assert_int_equal(waitpid(reader, &status, 0), reader);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(go[1]);
+	close(ready[0]);
+	for (int i = 0; i < N; i++) {
+		snprintf(doc, sizeof(doc), "{\"v\":1,\"i\":%d}", i);
+		assert_content(path[i], doc);
+	}
+}
+
 /* What a read-only open of path from a child process gives: 0 and the
  * content in *want, or the errno. */
 static int child_open_errno(const char *path, const char *want)
@@ -1892,6 +1975,7 @@ int main(void)
 		T(test_in_place_overwrite_is_invisible_to_other_processes_until_close),
 		T(test_abandoned_in_place_overwrite_restores_size),
 		T(test_document_being_created_is_not_there_for_other_processes),
+		T(test_rewriters_waiting_for_a_reader_block_nothing_else),
 		T(test_open_fd_reads_old_version_after_rename_over),
 		T(test_open_fd_reads_after_unlink),
 		T(test_rename_noreplace_existing_eexist),
