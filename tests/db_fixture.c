@@ -88,3 +88,14 @@ int db_fixture_teardown(void **state)
 	free(f);
 	return rc;
 }
+
+void db_fixture_appendf(char *msg, size_t cap, const char *fmt, ...)
+{
+	size_t n = strlen(msg);
+	if (n + 1 >= cap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg + n, cap - n, fmt, ap);
+	va_end(ap);
+}

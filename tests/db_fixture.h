@@ -29,12 +29,17 @@ int db_fixture_rm_tree(const char *dir);
 
 /* Directories a test makes as it goes, removed by db_fixture_rm_tmp_dirs
  * (a cmocka teardown) even when an assertion fails half-way.  Up to 8 at a
- * time, of up to 127 characters. */
-/* Makes a fresh directory base/hdbtest.XXXXXX (base NULL: /tmp) into dir
- * and remembers it; asserts that it could. */
+ * time, of up to 127 characters.  db_fixture_tmp makes a fresh directory
+ * base/hdbtest.XXXXXX (base NULL: /tmp) into dir and remembers it; asserts
+ * that it could. */
 void db_fixture_tmp(char *dir, size_t cap, const char *base);
 /* Removes the tree at dir and forgets it. */
 void db_fixture_rm_tmp(const char *dir);
 int db_fixture_rm_tmp_dirs(void **state);
+
+/* Appends printf-formatted text to the NUL-terminated msg (cap bytes),
+ * cutting it at cap; a full msg stays as it is.  For failure reports built
+ * up piece by piece. */
+void db_fixture_appendf(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -521,19 +521,6 @@ struct found {
 	uint32_t sub; /* which write's value it holds */
 };
 
-static void append(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void append(char *msg, size_t cap, const char *fmt, ...)
-{
-	size_t n = strlen(msg);
-	if (n + 1 >= cap)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg + n, cap - n, fmt, ap);
-	va_end(ap);
-}
-
 /* Identifies the value v of key among the key's writes; false if it was
  * never written for that key. */
 static bool identify(const struct script *sc, uint32_t key, const void *v, size_t vl, uint32_t *sub)
@@ -558,7 +545,7 @@ static void read_state(hdb_db *db, const struct script *sc, struct found *found,
 	hdb_iter *it;
 	int rc = hdb_iter_new(db, NULL, &it);
 	if (rc) {
-		append(msg, cap, "iter_new: %s; ", hdb_strerror(rc));
+		db_fixture_appendf(msg, cap, "iter_new: %s; ", hdb_strerror(rc));
 		return;
 	}
 	for (hdb_iter_seek_first(it); hdb_iter_valid(it); hdb_iter_next(it)) {
@@ -569,17 +556,17 @@ static void read_state(hdb_db *db, const struct script *sc, struct found *found,
 		char kbuf[32], extra;
 		snprintf(kbuf, sizeof(kbuf), "%.*s", (int)(kl < 31 ? kl : 31), k);
 		if (sscanf(kbuf, "key%u%c", &key, &extra) != 1 || key >= NKEYS) {
-			append(msg, cap, "unknown key \"%s\"; ", kbuf);
+			db_fixture_appendf(msg, cap, "unknown key \"%s\"; ", kbuf);
 			continue;
 		}
 		if (!identify(sc, key, v, vl, &found[key].sub)) {
-			append(msg, cap, "key%05u holds a value never written for it (%zu bytes); ", key, vl);
+			db_fixture_appendf(msg, cap, "key%05u holds a value never written for it (%zu bytes); ", key, vl);
 			continue;
 		}
 		found[key].present = true;
 	}
 	if ((rc = hdb_iter_status(it)))
-		append(msg, cap, "scan stopped: %s %s; ", hdb_strerror(rc), hdb_errdetail());
+		db_fixture_appendf(msg, cap, "scan stopped: %s %s; ", hdb_strerror(rc), hdb_errdetail());
 	hdb_iter_free(it);
 
 	/* point reads must agree with the scan */
@@ -597,11 +584,11 @@ static void read_state(hdb_db *db, const struct script *sc, struct found *found,
 		else
 			agree = !rc && found[key].present && identify(sc, key, v, vl, &sub) && sub == found[key].sub;
 		if (!agree && disagree++ < 3)
-			append(msg, cap, "get key%05u (%s) disagrees with the scan; ", key, hdb_strerror(rc));
+			db_fixture_appendf(msg, cap, "get key%05u (%s) disagrees with the scan; ", key, hdb_strerror(rc));
 		free(v);
 	}
 	if (disagree > 3)
-		append(msg, cap, "%u more gets disagree; ", disagree - 3);
+		db_fixture_appendf(msg, cap, "%u more gets disagree; ", disagree - 3);
 }
 
 /* The state after `pos` ops for key: its sub, or -1 when absent. */
@@ -652,7 +639,7 @@ static void check_prefix(const struct script *sc, const struct found *found, con
 		}
 	}
 	free(cnt);
-	append(msg, cap, "the state is no prefix of the script in [%zu, %zu]; ", lo, hi);
+	db_fixture_appendf(msg, cap, "the state is no prefix of the script in [%zu, %zu]; ", lo, hi);
 	/* name the keys that disagree with the acknowledged state */
 	unsigned shown = 0;
 	for (uint32_t key = 0; key < NKEYS && shown < 5; key++) {
@@ -670,7 +657,7 @@ static void check_prefix(const struct script *sc, const struct found *found, con
 				snprintf(g, sizeof(g), "sub %" PRId64, got);
 			if (want >= 0)
 				snprintf(w, sizeof(w), "sub %" PRId64, want);
-			append(msg, cap, "key%05u: has %s, acknowledged %s; ", key, g, w);
+			db_fixture_appendf(msg, cap, "key%05u: has %s, acknowledged %s; ", key, g, w);
 			shown++;
 		}
 	}
@@ -727,16 +714,16 @@ static void crash_at(const struct script *sc, int64_t k, bool after_sync, uint64
 	int rc = hdb_check(path, count_report, &before);
 	t->torn_wal_reports += before.wal;
 	if (rc && rc != HDB_ECORRUPT && !(rc == -ENOENT && out.durable == 0))
-		append(msg, sizeof(msg), "check before reopen: %s; ", hdb_strerror(rc));
+		db_fixture_appendf(msg, sizeof(msg), "check before reopen: %s; ", hdb_strerror(rc));
 	if (before.other)
-		append(msg, sizeof(msg), "check before reopen: %s; ", before.first_other);
+		db_fixture_appendf(msg, sizeof(msg), "check before reopen: %s; ", before.first_other);
 
 	hdb_options opt;
 	workload_options(&opt, NULL);
 	hdb_db *db = NULL;
 	rc = hdb_open(path, &opt, &db);
 	if (rc) {
-		append(msg, sizeof(msg), "reopen failed: %s %s; ", hdb_strerror(rc), hdb_errdetail());
+		db_fixture_appendf(msg, sizeof(msg), "reopen failed: %s %s; ", hdb_strerror(rc), hdb_errdetail());
 	} else {
 		struct found *found = calloc(NKEYS, sizeof(*found));
 		assert_non_null(found);
@@ -745,12 +732,12 @@ static void crash_at(const struct script *sc, int64_t k, bool after_sync, uint64
 		free(found);
 		rc = hdb_close(db);
 		if (rc)
-			append(msg, sizeof(msg), "close after recovery: %s; ", hdb_strerror(rc));
+			db_fixture_appendf(msg, sizeof(msg), "close after recovery: %s; ", hdb_strerror(rc));
 		struct check_reports after = { 0 };
 		rc = hdb_check(path, count_report, &after);
 		if (rc)
-			append(msg, sizeof(msg), "check after recovery: %s (%u problems; %s); ", hdb_strerror(rc), after.n,
-			       after.other ? after.first_other : "WAL");
+			db_fixture_appendf(msg, sizeof(msg), "check after recovery: %s (%u problems; %s); ", hdb_strerror(rc), after.n,
+			                   after.other ? after.first_other : "WAL");
 	}
 	t->points++;
 	if (msg[0]) {

@@ -981,19 +981,6 @@ static void run_script(const char *path, hdb_env *env, const struct config *cfg,
 
 /* --- checking a recovered file system --------------------------------------- */
 
-static void append(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void append(char *msg, size_t cap, const char *fmt, ...)
-{
-	size_t n = strlen(msg);
-	if (n + 1 >= cap)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg + n, cap - n, fmt, ap);
-	va_end(ap);
-}
-
 static const char *val_str(int32_t val, char *buf, size_t cap)
 {
 	switch (val) {
@@ -1030,7 +1017,7 @@ static void read_tree(hdb_fs *fs, uint64_t dir, const char *path, struct snap *s
 	hdb_iter *it;
 	int rc = iter_range(fs->db, lower, upper, sizeof(lower), &it);
 	if (rc) {
-		append(msg, cap, "listing %s: %s; ", path, hdb_strerror(rc));
+		db_fixture_appendf(msg, cap, "listing %s: %s; ", path, hdb_strerror(rc));
 		return;
 	}
 	for (; hdb_iter_valid(it); hdb_iter_next(it)) {
@@ -1042,7 +1029,7 @@ static void read_tree(hdb_fs *fs, uint64_t dir, const char *path, struct snap *s
 		hdb_fs_attr a;
 		char p[PATH_CAP];
 		if (hdb_fs_entry_key_decode(k, kl, &parent, &name, &nlen) || hdb_fs_attr_decode(v, vl, &a)) {
-			append(msg, cap, "bad entry in %s; ", path);
+			db_fixture_appendf(msg, cap, "bad entry in %s; ", path);
 			continue;
 		}
 		snprintf(p, sizeof(p), "%s/%.*s", path, (int)nlen, (const char *)name);
@@ -1059,19 +1046,19 @@ static void read_tree(hdb_fs *fs, uint64_t dir, const char *path, struct snap *s
 		size_t len;
 		rc = fs_read_data(fs, a.ino, &data, &len);
 		if (rc) {
-			append(msg, cap, "read %s: %s; ", p, hdb_strerror(rc));
+			db_fixture_appendf(msg, cap, "read %s: %s; ", p, hdb_strerror(rc));
 			continue;
 		}
 		if (a.size != len)
-			append(msg, cap, "%s: entry says %" PRIu64 " bytes, content has %zu; ", p, a.size, len);
+			db_fixture_appendf(msg, cap, "%s: entry says %" PRIu64 " bytes, content has %zu; ", p, a.size, len);
 		int32_t val = len ? identify(data, len) : VAL_EMPTY;
 		if (val == VAL_TORN)
-			append(msg, cap, "%s: %zu bytes that no version has (torn or mixed); ", p, len);
+			db_fixture_appendf(msg, cap, "%s: %zu bytes that no version has (torn or mixed); ", p, len);
 		snap_add(s, p, val);
 		free(data);
 	}
 	if ((rc = hdb_iter_status(it)))
-		append(msg, cap, "listing %s stopped: %s; ", path, hdb_strerror(rc));
+		db_fixture_appendf(msg, cap, "listing %s stopped: %s; ", path, hdb_strerror(rc));
 	hdb_iter_free(it);
 }
 
@@ -1116,7 +1103,7 @@ static void check_prefix(const struct script *sc, const struct snap *got, const 
 {
 	for (size_t i = 0; i < got->n; i++)
 		if (!find_path(sc, got->e[i].path))
-			append(msg, cap, "%s exists but the script never made it; ", got->e[i].path);
+			db_fixture_appendf(msg, cap, "%s exists but the script never made it; ", got->e[i].path);
 	size_t lo = out->durable, hi = out->attempted, span = hi - lo + 1;
 	uint32_t *cnt = calloc(span + 1, sizeof(*cnt));
 	assert_non_null(cnt);
@@ -1143,7 +1130,7 @@ static void check_prefix(const struct script *sc, const struct snap *got, const 
 		}
 	}
 	free(cnt);
-	append(msg, cap, "the tree is the state after no prefix in [%zu, %zu]; ", lo, hi);
+	db_fixture_appendf(msg, cap, "the tree is the state after no prefix in [%zu, %zu]; ", lo, hi);
 	unsigned shown = 0;
 	for (size_t i = 0; i < sc->npaths && shown < 5; i++) {
 		const struct phist *p = &sc->paths[i];
@@ -1153,8 +1140,8 @@ static void check_prefix(const struct script *sc, const struct snap *got, const 
 			later |= p->v[j].pos > lo && p->v[j].pos <= hi && p->v[j].val == found;
 		if (found != want && !later) {
 			char b1[32], b2[32];
-			append(msg, cap, "%s holds %s, acknowledged: %s; ", p->path, val_str(found, b1, sizeof(b1)),
-			       val_str(want, b2, sizeof(b2)));
+			db_fixture_appendf(msg, cap, "%s holds %s, acknowledged: %s; ", p->path, val_str(found, b1, sizeof(b1)),
+			                   val_str(want, b2, sizeof(b2)));
 			shown++;
 		}
 	}
@@ -1193,21 +1180,21 @@ static bool mount_and_read(const char *path, const struct config *cfg, struct sn
 	engine_options(&r.eopt, NULL);
 	int rc = mount_fs(&r);
 	if (rc) {
-		append(msg, cap, "mount failed: %s %s; ", hdb_strerror(rc), hdb_errdetail());
+		db_fixture_appendf(msg, cap, "mount failed: %s %s; ", hdb_strerror(rc), hdb_errdetail());
 		return false;
 	}
 	read_tree(r.fs, HDB_FS_ROOT_INO, "", got, msg, cap);
 	snap_sort(got);
 	unsigned pending = count_tag(r.db, HDB_FS_TAG_PENDING), orphans = count_tag(r.db, HDB_FS_TAG_ORPHAN);
 	if (pending || orphans)
-		append(msg, cap, "after recovery %u pending and %u orphan records are left; ", pending, orphans);
+		db_fixture_appendf(msg, cap, "after recovery %u pending and %u orphan records are left; ", pending, orphans);
 	struct reports fr = { 0 };
 	rc = hdb_fs_check(r.db, fs_report, &fr);
 	if (rc)
-		append(msg, cap, "fs check: %s (%u problems, first: %s); ", hdb_strerror(rc), fr.n, fr.first);
+		db_fixture_appendf(msg, cap, "fs check: %s (%u problems, first: %s); ", hdb_strerror(rc), fr.n, fr.first);
 	rc = unmount_fs(&r);
 	if (rc)
-		append(msg, cap, "close after recovery: %s; ", hdb_strerror(rc));
+		db_fixture_appendf(msg, cap, "close after recovery: %s; ", hdb_strerror(rc));
 	return true;
 }
 
@@ -1270,8 +1257,8 @@ static void crash_at(const struct config *cfg, const struct script *sc, int64_t 
 	assert_int_equal(fault_env_simulate_crash(env), 0);
 	fault_env_free(env);
 	if (out.stopped && !crashed)
-		append(msg, sizeof(msg), "step %zu (%s) returned %d, not %d, with the power on; ", out.stopped_at,
-		       stop_name(sc, &out), out.first_error, out.expected);
+		db_fixture_appendf(msg, sizeof(msg), "step %zu (%s) returned %d, not %d, with the power on; ", out.stopped_at,
+		                   stop_name(sc, &out), out.first_error, out.expected);
 
 	if (k % 2)
 		t->recoveries_cut += cut_recovery(path, cfg, k, seed);
@@ -1281,22 +1268,22 @@ static void crash_at(const struct config *cfg, const struct script *sc, int64_t 
 	int rc = hdb_check(path, engine_report, &before);
 	t->torn_wal_reports += before.wal;
 	if (rc && rc != HDB_ECORRUPT && !(rc == -ENOENT && out.durable == 0))
-		append(msg, sizeof(msg), "check before recovery: %s; ", hdb_strerror(rc));
+		db_fixture_appendf(msg, sizeof(msg), "check before recovery: %s; ", hdb_strerror(rc));
 	if (before.n)
-		append(msg, sizeof(msg), "check before recovery: %s; ", before.first);
+		db_fixture_appendf(msg, sizeof(msg), "check before recovery: %s; ", before.first);
 
 	struct snap got = { 0 }, again = { 0 };
 	bool mounted = mount_and_read(path, cfg, &got, msg, sizeof(msg));
 	if (mounted)
 		check_prefix(sc, &got, &out, msg, sizeof(msg));
 	if (mount_and_read(path, cfg, &again, msg, sizeof(msg)) && mounted && !same_tree(&got, &again))
-		append(msg, sizeof(msg), "a second mount shows another tree (%zu entries, first had %zu); ", again.n,
-		       got.n);
+		db_fixture_appendf(msg, sizeof(msg), "a second mount shows another tree (%zu entries, first had %zu); ", again.n,
+		                   got.n);
 	struct reports after = { 0 };
 	rc = hdb_check(path, engine_report, &after);
 	if (rc)
-		append(msg, sizeof(msg), "check after recovery: %s (%s); ", hdb_strerror(rc),
-		       after.n ? after.first : "WAL");
+		db_fixture_appendf(msg, sizeof(msg), "check after recovery: %s (%s); ", hdb_strerror(rc),
+		                   after.n ? after.first : "WAL");
 	free(got.e);
 	free(again.e);
 
@@ -1365,9 +1352,9 @@ static void print_points(const int64_t *pts, size_t n)
 		while (j + 1 < n && pts[j + 1] == pts[j] + 1)
 			j++;
 		if (j > i)
-			append(line, sizeof(line), "%s%" PRId64 "-%" PRId64, i ? "," : "", pts[i], pts[j]);
+			db_fixture_appendf(line, sizeof(line), "%s%" PRId64 "-%" PRId64, i ? "," : "", pts[i], pts[j]);
 		else
-			append(line, sizeof(line), "%s%" PRId64, i ? "," : "", pts[i]);
+			db_fixture_appendf(line, sizeof(line), "%s%" PRId64, i ? "," : "", pts[i]);
 		i = j;
 	}
 	print_message("  sync points tried: %s\n", line);
