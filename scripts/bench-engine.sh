@@ -11,26 +11,13 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/lib.sh"
 build=${BUILD_DIR:-build-bench}
 case $build in
 /*) ;;
 *) build=$repo/$build ;;
 esac
 packages=(meson ninja-build pkg-config zlib1g-dev libleveldb-dev librocksdb-dev libsqlite3-dev)
-
-install_missing() {
-	local missing=() p
-	for p in "${packages[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-			missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	local sudo=()
-	[ "$(id -u)" -ne 0 ] && sudo=(sudo)
-	echo "bench-engine: installing ${missing[*]}" >&2
-	"${sudo[@]}" apt-get update
-	"${sudo[@]}" apt-get install -y "${missing[@]}"
-}
 
 build_bench() {
 	local opts=(-Dbench=true -Dtests=false --buildtype=release)
@@ -71,7 +58,7 @@ print_machine() {
 	echo
 }
 
-install_missing
+hdb_install_missing "${packages[@]}"
 build_bench
 print_machine "$(bench_dir "$@")"
 exec "$build/scripts/bench/hdb-bench" "$@"

@@ -40,6 +40,7 @@ set -euo pipefail
 export LC_ALL=C
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/lib.sh"
 build=${BUILD_DIR:-build-bench}
 case $build in
 /*) ;;
@@ -93,19 +94,6 @@ done
 cities_max=$((quick ? 5000 : 0))    # 0: every city
 
 # ---------------------------------------------------------------- setup
-
-install_missing() {
-	local missing=() p
-	for p in "${packages[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-			missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 # The same options as bench-engine.sh, so the two share one build; the
 # bench option also builds nullfs.
@@ -633,7 +621,7 @@ run_scale() {
 
 # ---------------------------------------------------------------- main
 
-install_missing
+hdb_install_missing "${packages[@]}"
 build_all
 mkdir -p "$parent"
 work=$(mktemp -d "$parent/hdb-bench-fs.XXXXXX")

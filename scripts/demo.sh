@@ -6,17 +6,10 @@
 #   scripts/demo.sh [WORKDIR]     (default: a new directory under /tmp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 packages=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3 zlib1g-dev jq)
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+hdb_install_missing "${packages[@]}"
 
 [ -d build-demo ] || meson setup build-demo -Dtests=false --buildtype=release >/dev/null
 ninja -C build-demo >/dev/null

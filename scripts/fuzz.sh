@@ -19,6 +19,7 @@
 # grown corpus is in its corpus/, e.g. to merge into the seeds with -merge=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 targets_all=(wal batch block sst manifest json query csv schema control)
 
@@ -42,16 +43,7 @@ fi
 # libFuzzer's runtime (libclang_rt.fuzzer*.a) comes with libclang-rt-14-dev;
 # fuse3 is needed because configuring the project looks for it.
 packages=(meson ninja-build pkg-config clang libclang-rt-14-dev libc6-dev zlib1g-dev libfuse3-dev)
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "installing: ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+hdb_install_missing "${packages[@]}"
 
 build=${BUILD_DIR:-build-fuzz}
 if [ -d "$build" ]; then

@@ -9,19 +9,11 @@
 #   scripts/test.sh [BUILD_DIR]       HDB_FUZZ_SECONDS=60: per fuzz target
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 packages=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3 zlib1g-dev
           libcmocka-dev jq rsync tar diffutils findutils util-linux python3)
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "installing: ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+hdb_install_missing "${packages[@]}"
 
 build=${1:-build-test}
 if [ -d "$build" ]; then

@@ -13,6 +13,7 @@
 # build-tsan), TSAN_OPTIONS (added to the defaults below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 cc=${CC:-gcc}
 packages=(meson ninja-build pkg-config libc6-dev libfuse3-dev zlib1g-dev libcmocka-dev)
@@ -20,16 +21,7 @@ case $cc in
 clang*) packages+=(clang libclang-rt-14-dev) ;;
 *) packages+=(gcc libtsan2) ;;
 esac
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "installing: ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+hdb_install_missing "${packages[@]}"
 
 build=${BUILD_DIR:-build-tsan}
 if [ -d "$build" ]; then
