@@ -96,7 +96,7 @@ void hdb_fs_attr_to_stat(const hdb_fs_attr *a, struct stat *st)
 
 void hdb_fs_stat(const hdb_inode *ino, struct stat *st)
 {
-	hdb_fs_attr_to_stat(&ino->attr, st);
+	hdb_fs_attr_to_stat(&ino->x->attr, st);
 	if (ino->unlinked)
 		st->st_nlink = 0;
 }
@@ -115,7 +115,7 @@ int hdb_fs_path(hdb_fs *fs, uint64_t parent, const char *name, char *out, size_t
 		hdb_inode *i = hdb_itable_get(fs->itab, parent);
 		if (!i)
 			break;
-		parts[n++] = i->name;
+		parts[n++] = hdb_inode_name(i);
 		parent = i->parent;
 	}
 	out[0] = 0;
@@ -137,8 +137,8 @@ void fs_mark_kernel_cached(hdb_fs *fs, uint64_t ino)
 {
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	if (i)
-		i->kcached = true;
+	if (i && i->x)
+		i->x->kcached = true; /* an idle inode counts as cached anyway */
 	hdb_itable_unlock(fs->itab);
 }
 
@@ -146,7 +146,7 @@ bool fs_unsettled(hdb_fs *fs, uint64_t ino)
 {
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	bool r = i && i->ndirty;
+	bool r = i && i->x && i->x->ndirty;
 	hdb_itable_unlock(fs->itab);
 	return r;
 }
@@ -155,10 +155,10 @@ void fs_content_changed(hdb_fs *fs, uint64_t ino)
 {
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	bool cached = i && i->kcached;
-	if (i) {
-		i->cgen++;
-		i->kcached = false;
+	bool cached = i && (!i->x || i->x->kcached);
+	if (i && i->x) {
+		i->x->cgen++;
+		i->x->kcached = false;
 	}
 	hdb_itable_unlock(fs->itab);
 	if (cached)
@@ -201,6 +201,10 @@ static fs_hlink *first_handle(hdb_fs *fs, fs_hlink *list)
 
 /* ---- transactions ---- */
 
+/* The fs whose commit_mu this thread holds (between fs_txn_begin and
+ * fs_txn_end), for fs_read_idle. */
+static _Thread_local hdb_fs *txn_fs;
+
 int fs_txn_begin(hdb_fs *fs, fs_txn *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -208,6 +212,7 @@ int fs_txn_begin(hdb_fs *fs, fs_txn *t)
 	if (!t->b)
 		return -ENOMEM;
 	pthread_mutex_lock(&fs->commit_mu);
+	txn_fs = fs;
 	t->sb = fs->sb;
 	return 0;
 }
@@ -284,34 +289,25 @@ void fs_txn_upd(fs_txn *t, uint64_t ino, unsigned mask, const hdb_fs_attr *a, ui
 
 int fs_txn_touch_dir(hdb_fs *fs, fs_txn *t, uint64_t dir, hdb_fs_ts now)
 {
-	hdb_fs_attr a;
-	uint64_t parent;
-	char name[HDB_FS_NAME_MAX + 1];
-	size_t nlen;
-	hdb_itable_lock(fs->itab);
-	hdb_inode *i = hdb_itable_get(fs->itab, dir);
-	if (!i || i->unlinked) {
-		hdb_itable_unlock(fs->itab);
-		return -ENOENT;
-	}
-	a = i->attr;
-	parent = i->parent;
-	nlen = i->nlen;
-	memcpy(name, i->name, nlen + 1);
-	hdb_itable_unlock(fs->itab);
+	fs_snap s;
+	int rc = fs_snap_inode(fs, dir, &s);
+	if (!rc && s.unlinked)
+		rc = -ENOENT;
+	if (rc)
+		return rc;
 	/* A change already queued for this directory in the same txn (rename
 	 * within one directory) must not be written twice. */
 	for (int k = 0; k < t->nupd; k++)
 		if (t->upd[k].ino == dir)
 			return 0;
-	a.mtime = a.ctime = now;
-	int rc = fs_txn_put_entry(t, parent, name, nlen, &a);
+	s.attr.mtime = s.attr.ctime = now;
+	rc = fs_txn_put_entry(t, s.parent, s.name, s.nlen, &s.attr);
 	if (!rc)
-		fs_txn_upd(t, dir, FS_UPD_MTIME | FS_UPD_CTIME, &a, 0);
+		fs_txn_upd(t, dir, FS_UPD_MTIME | FS_UPD_CTIME, &s.attr, 0);
 	return rc;
 }
 
-static void apply_upd(hdb_inode *i, const fs_upd *u)
+static void apply_upd(hdb_inode_ext *i, const fs_upd *u)
 {
 	if (u->mask & FS_UPD_MODE)
 		i->attr.mode = u->attr.mode;
@@ -344,6 +340,11 @@ int fs_txn_write(hdb_fs *fs, fs_txn *t)
 		if (rc)
 			return rc;
 	}
+	/* From here until fs_txn_end, the table may lag the engine: readers
+	 * of idle inodes wait (fs_read_idle). */
+	hdb_itable_lock(fs->itab);
+	hdb_itable_change_begin(fs->itab);
+	hdb_itable_unlock(fs->itab);
 	if (hdb_batch_count(t->b)) {
 		int rc = hdb_write(fs->db, t->b, false);
 		if (rc)
@@ -353,8 +354,8 @@ int fs_txn_write(hdb_fs *fs, fs_txn *t)
 	hdb_itable_lock(fs->itab);
 	for (int k = 0; k < t->nupd; k++) {
 		hdb_inode *i = hdb_itable_get(fs->itab, t->upd[k].ino);
-		if (i)
-			apply_upd(i, &t->upd[k]);
+		if (i && i->x) /* an idle inode's attributes are the stored ones */
+			apply_upd(i->x, &t->upd[k]);
 	}
 	hdb_itable_unlock(fs->itab);
 	return 0;
@@ -363,6 +364,10 @@ int fs_txn_write(hdb_fs *fs, fs_txn *t)
 int fs_txn_end(hdb_fs *fs, fs_txn *t, int rc, bool durable)
 {
 	bool wrote = hdb_batch_count(t->b) > 0;
+	hdb_itable_lock(fs->itab);
+	hdb_itable_change_end(fs->itab);
+	hdb_itable_unlock(fs->itab);
+	txn_fs = NULL;
 	pthread_mutex_unlock(&fs->commit_mu);
 	hdb_batch_free(t->b);
 	t->b = NULL;
@@ -371,21 +376,74 @@ int fs_txn_end(hdb_fs *fs, fs_txn *t, int rc, bool durable)
 	return rc;
 }
 
+/* Tries of fs_read_idle before it holds commit_mu for its read. */
+#define FS_READ_IDLE_TRIES 4
+
+int fs_read_idle(hdb_fs *fs, uint64_t ino, hdb_inode **out, hdb_fs_attr *a)
+{
+	/* A caller inside a change (holding commit_mu) reads what its own
+	 * change left, and nobody else's can run: no retries. */
+	bool serial = txn_fs == fs, locked = false;
+	int rc;
+	for (int tries = 0;; tries++) {
+		hdb_inode *i = hdb_itable_get(fs->itab, ino);
+		if (!i || i->x) {
+			*out = i;
+			rc = i ? 0 : -ENOENT;
+			if (i)
+				*a = i->x->attr;
+			break;
+		}
+		uint64_t epoch = hdb_itable_epoch(fs->itab), parent = i->parent;
+		size_t nlen = i->nlen;
+		char name[HDB_FS_NAME_MAX + 1];
+		memcpy(name, hdb_inode_name(i), nlen + 1);
+		hdb_itable_unlock(fs->itab);
+		/* A change in progress, or several that got in the way: wait
+		 * for commit_mu, under which no change is in progress. */
+		if (!serial && ((epoch & 1) || tries == FS_READ_IDLE_TRIES)) {
+			pthread_mutex_lock(&fs->commit_mu);
+			serial = locked = true;
+			hdb_itable_lock(fs->itab);
+			continue;
+		}
+		rc = fs_read_entry(fs, parent, name, nlen, a);
+		hdb_itable_lock(fs->itab);
+		if (!serial && hdb_itable_epoch(fs->itab) != epoch)
+			continue;
+		*out = hdb_itable_get(fs->itab, ino);
+		if (!*out)
+			rc = -ENOENT;
+		else if (!rc && a->ino != ino)
+			rc = -EIO; /* the table and the entries disagree */
+		break;
+	}
+	if (locked)
+		pthread_mutex_unlock(&fs->commit_mu);
+	return rc;
+}
+
+int fs_inode_get_loaded(hdb_fs *fs, uint64_t ino, hdb_inode **out)
+{
+	hdb_fs_attr a;
+	int rc = fs_read_idle(fs, ino, out, &a);
+	if (!rc)
+		rc = hdb_inode_load(fs->itab, *out, &a, NULL);
+	return rc;
+}
+
 int fs_snap_inode(hdb_fs *fs, uint64_t ino, fs_snap *s)
 {
-	int rc = 0;
+	hdb_inode *i;
 	hdb_itable_lock(fs->itab);
-	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	if (i) {
-		s->attr = i->attr;
-		s->dsize = i->dsize;
+	int rc = fs_read_idle(fs, ino, &i, &s->attr);
+	if (!rc) {
+		s->dsize = i->x ? i->x->dsize : s->attr.size;
+		s->pending = i->x && i->x->pending;
 		s->parent = i->parent;
 		s->nlen = i->nlen;
-		memcpy(s->name, i->name, i->nlen + 1);
+		memcpy(s->name, hdb_inode_name(i), i->nlen + 1);
 		s->unlinked = i->unlinked;
-		s->pending = i->pending;
-	} else {
-		rc = -ENOENT;
 	}
 	hdb_itable_unlock(fs->itab);
 	return rc;
@@ -703,7 +761,7 @@ int hdb_fs_new(hdb_db *db, const hdb_fs_opts *o, hdb_fs **out)
 		goto fail;
 	hdb_inode *ri;
 	hdb_itable_lock(fs->itab);
-	rc = hdb_itable_ref(fs->itab, 0, "", 0, &root, 1, &ri);
+	rc = hdb_itable_ref(fs->itab, 0, "", 0, &root, 1, true, &ri);
 	if (!rc)
 		ri->pinned = true;
 	hdb_itable_unlock(fs->itab);
@@ -767,13 +825,13 @@ int hdb_fs_stats_json(hdb_fs *fs, char **json)
 	hdb_fs_super sb = fs->sb;
 	pthread_mutex_unlock(&fs->commit_mu);
 	hdb_itable_lock(fs->itab);
-	size_t cached = hdb_itable_count(fs->itab);
+	size_t cached = hdb_itable_count(fs->itab), loaded = hdb_itable_loaded(fs->itab);
 	hdb_itable_unlock(fs->itab);
 
 	fprintf(f, "{\"documents\":%" PRIu64 ",\"collections\":%" PRIu64 ",\"files\":%" PRIu64
 	           ",\"symlinks\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"next_inode\":%" PRIu64
-	           ",\"inodes_cached\":%zu,\"uptime_ms\":%" PRIu64 ",\"ops\":{",
-	        sb.docs, sb.dirs, sb.files, sb.symlinks, sb.bytes, sb.next_ino, cached,
+	           ",\"inodes_cached\":%zu,\"inodes_loaded\":%zu,\"uptime_ms\":%" PRIu64 ",\"ops\":{",
+	        sb.docs, sb.dirs, sb.files, sb.symlinks, sb.bytes, sb.next_ino, cached, loaded,
 	        monotonic_ms() - fs->started_ms);
 	const char *sep = "";
 #define X(name)                                                                                    \

@@ -40,7 +40,7 @@ int fs_dir_open(hdb_fs *fs, uint64_t ino, fs_dh **out)
 	hdb_inode *i = hdb_itable_get(fs->itab, ino);
 	if (!i)
 		rc = -ENOENT;
-	else if (!S_ISDIR(i->attr.mode))
+	else if (!S_ISDIR(hdb_inode_type(i)))
 		rc = -ENOTDIR;
 	else
 		parent = i->parent ? i->parent : ino;
@@ -88,6 +88,7 @@ struct fill {
 	char **names;
 	off_t *offs;
 	size_t n, cap;
+	uint64_t epoch; /* the inode table's when the listing was read */
 };
 
 /* Adds one entry; e->ino == 0 means no lookup reference is handed out. */
@@ -161,17 +162,30 @@ static int add_stored(struct fill *f, const char *name, size_t nlen, const hdb_f
 			rc = remember(f, (const uint8_t *)name, nlen, off);
 		return rc;
 	}
+	hdb_fs_attr fresh;
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, a->ino);
-	if (i)
+	if (i && !i->x && ((f->epoch & 1) || f->epoch != hdb_itable_epoch(fs->itab))) {
+		/* A change since the listing was read may have reached this
+		 * idle inode, whose cached attributes the kernel would keep. */
+		rc = fs_read_idle(fs, a->ino, &i, &fresh);
+		if (rc && i) {
+			hdb_itable_unlock(fs->itab);
+			return rc == -ENOENT ? 0 : rc; /* removed meanwhile */
+		}
+		if (!rc)
+			a = &fresh;
+		rc = 0; /* else forgotten meanwhile: as listed */
+	}
+	if (i && i->x)
 		hdb_fs_stat(i, &e.attr);
 	else
 		hdb_fs_attr_to_stat(a, &e.attr);
 	e.ino = a->ino;
 	e.entry_timeout = FS_STORED_TIMEOUT;
-	e.attr_timeout = i && i->ndirty ? 0 : FS_STORED_TIMEOUT; /* see fs_file_getattr */
+	e.attr_timeout = i && i->x && i->x->ndirty ? 0 : FS_STORED_TIMEOUT; /* see fs_file_getattr */
 	if (add(f, name, &e, off))
-		rc = hdb_itable_ref(fs->itab, f->dh->ino, name, nlen, a, 1, NULL);
+		rc = hdb_itable_ref(fs->itab, f->dh->ino, name, nlen, a, 1, false, NULL);
 	hdb_itable_unlock(fs->itab);
 	if (!rc && !f->full)
 		rc = remember(f, (const uint8_t *)name, nlen, off);
@@ -212,6 +226,9 @@ static int seek_after(fs_dh *dh, hdb_iter *it, off_t off, off_t *next)
 static int fill_stored(struct fill *f, off_t off)
 {
 	hdb_iter *it;
+	hdb_itable_lock(f->fs->itab);
+	f->epoch = hdb_itable_epoch(f->fs->itab);
+	hdb_itable_unlock(f->fs->itab);
 	int rc = fs_dir_iter(f->fs->db, f->dh->ino, 0, &it);
 	if (rc)
 		return rc;

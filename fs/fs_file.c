@@ -73,15 +73,16 @@ static void note_buffer_change(hdb_fs *fs, fs_fh *fh)
 	hdb_fs_ts now = hdb_fs_now();
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
-	if (i) {
+	hdb_inode_ext *x = i ? i->x : NULL; /* loaded: fh is open */
+	if (x) {
 		if (!fh->listed) {
-			i->ndirty++;
-			fh->wnext = i->writers;
-			i->writers = fh;
+			x->ndirty++;
+			fh->wnext = x->writers;
+			x->writers = fh;
 			fh->listed = true;
 		}
 		fh->vsize = fh->buf.len;
-		i->attr.mtime = i->attr.ctime = now;
+		x->attr.mtime = x->attr.ctime = now;
 	}
 	hdb_itable_unlock(fs->itab);
 	fh->dirty = true;
@@ -95,10 +96,10 @@ static bool unlist_writer(hdb_inode *i, fs_fh *fh)
 	if (!fh->listed)
 		return false;
 	fh->listed = false;
-	if (!i)
+	if (!i || !i->x)
 		return true;
-	i->ndirty--;
-	for (fs_fh **p = &i->writers; *p; p = &(*p)->wnext) {
+	i->x->ndirty--;
+	for (fs_fh **p = &i->x->writers; *p; p = &(*p)->wnext) {
 		if (*p == fh) {
 			*p = fh->wnext;
 			break;
@@ -111,7 +112,7 @@ static bool unlist_writer(hdb_inode *i, fs_fh *fh)
  * REQUIRES the itab lock. */
 static bool unlist_reader(hdb_inode *i, fs_fh *fh)
 {
-	for (fs_fh **p = &i->readers; *p; p = &(*p)->rnext) {
+	for (fs_fh **p = &i->x->readers; *p; p = &(*p)->rnext) {
 		if (*p == fh) {
 			*p = fh->rnext;
 			fh->cached_reader = false;
@@ -136,7 +137,7 @@ bool fs_file_unborn(hdb_fs *fs, uint64_t ino, int pid)
 {
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	int creator = i && i->pending ? i->creator : 0;
+	int creator = i && i->x && i->x->pending ? i->x->creator : 0;
 	hdb_itable_unlock(fs->itab);
 	if (!creator || !pid || creator == pid)
 		return false;
@@ -148,22 +149,27 @@ int fs_file_getattr(hdb_fs *fs, uint64_t ino, const fs_fh *fh, int pid, struct s
 {
 	int tgid = 0;
 	for (int pass = 0;; pass++) {
+		hdb_inode *i;
+		hdb_fs_attr a;
 		hdb_itable_lock(fs->itab);
-		hdb_inode *i = hdb_itable_get(fs->itab, ino);
-		if (!i) {
+		int rc = fs_read_idle(fs, ino, &i, &a);
+		if (rc || !i->x) { /* an idle inode has no writer */
 			hdb_itable_unlock(fs->itab);
-			return -ENOENT;
+			if (!rc)
+				hdb_fs_attr_to_stat(&a, out);
+			*unsettled = false;
+			return rc;
 		}
 		hdb_fs_stat(i, out);
-		*unsettled = i->ndirty > 0;
+		*unsettled = i->x->ndirty > 0;
 		const fs_fh *w = NULL;
 		bool ask_proc = false;
 		if (fh && fh->kind == FS_FH_FILE) {
 			w = fh->listed ? fh : NULL;
 		} else if (pid) {
-			for (w = i->writers; w && w->opener != pid && (!tgid || w->opener != tgid); w = w->wnext)
+			for (w = i->x->writers; w && w->opener != pid && (!tgid || w->opener != tgid); w = w->wnext)
 				;
-			ask_proc = !w && i->writers && pass == 0;
+			ask_proc = !w && i->x->writers && pass == 0;
 		}
 		if (w)
 			out->st_size = (off_t)w->vsize;
@@ -182,7 +188,7 @@ static uint64_t content_gen(hdb_fs *fs, uint64_t ino)
 {
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	uint64_t gen = i ? i->cgen : 0;
+	uint64_t gen = i && i->x ? i->x->cgen : 0;
 	hdb_itable_unlock(fs->itab);
 	return gen;
 }
@@ -209,7 +215,7 @@ static int load_committed(hdb_fs *fs, fs_fh *fh)
  * lock. */
 static bool foreign_reader(const hdb_inode *i, int pid, int tgid)
 {
-	for (const fs_fh *r = i->readers; r; r = r->rnext)
+	for (const fs_fh *r = i->x->readers; r; r = r->rnext)
 		if (!pid || (r->opener != pid && r->opener != tgid))
 			return true;
 	return false;
@@ -219,7 +225,7 @@ bool fs_file_foreign_readers(hdb_fs *fs, uint64_t ino, int pid, int tgid)
 {
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	bool r = i && foreign_reader(i, pid, tgid);
+	bool r = i && i->x && foreign_reader(i, pid, tgid);
 	hdb_itable_unlock(fs->itab);
 	return r;
 }
@@ -248,23 +254,31 @@ int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, int pid, fs_
 	hdb_wbuf_init(&fh->buf);
 	pthread_mutex_init(&fh->mu, NULL);
 
+	hdb_inode *i = NULL;
 	hdb_itable_lock(fs->itab);
-	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	int rc = !i ? -ENOENT : S_ISDIR(i->attr.mode) ? -EISDIR : !S_ISREG(i->attr.mode) ? -EINVAL : 0;
+	int rc = fs_inode_get_loaded(fs, ino, &i);
+	if (!rc)
+		rc = S_ISDIR(hdb_inode_type(i)) ? -EISDIR : !S_ISREG(hdb_inode_type(i)) ? -EINVAL : 0;
 	uint64_t dsize = 0;
 	if (!rc) {
-		dsize = i->dsize;
-		i->nopen++;
+		hdb_inode_ext *x = i->x;
+		dsize = x->dsize;
+		x->nopen++;
 		if (fh->rewriter)
-			i->nrewrite++;
-		fh->uncached = !writable && (i->ndirty || i->nrewrite);
+			x->nrewrite++;
+		fh->uncached = !writable && (x->ndirty || x->nrewrite);
 		if (!writable && !fh->uncached) {
-			fh->rnext = i->readers;
-			i->readers = fh;
+			fh->rnext = x->readers;
+			x->readers = fh;
 			fh->cached_reader = true;
 		}
 	}
+	/* A failed open keeps nothing loaded (and the inode, which the
+	 * kernel references, stays). */
+	bool orphan = rc && i && hdb_itable_drop_unused(fs->itab, i);
 	hdb_itable_unlock(fs->itab);
+	if (orphan)
+		fs_node_reap_orphan(fs, ino);
 	if (rc) {
 		pthread_mutex_destroy(&fh->mu);
 		free(fh);
@@ -630,10 +644,10 @@ void fs_file_release(hdb_fs *fs, fs_fh *fh)
 		hdb_itable_lock(fs->itab);
 		hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
 		unlist_writer(i, fh); /* normally done by the commit or discard */
-		if (i) {
-			i->nopen--;
+		if (i && i->x) {
+			i->x->nopen--;
 			if (fh->rewriter)
-				i->nrewrite--;
+				i->x->nrewrite--;
 			reader_gone = fh->cached_reader && unlist_reader(i, fh);
 			orphan = hdb_itable_drop_unused(fs->itab, i);
 		}

@@ -11,14 +11,16 @@
  *              values they carry.  Durability waits (hdb_sync) happen
  *              after it is released, so concurrent closes share an fsync.
  *   itab lock  (hdb_itable_lock) guards the inode table and every cached
- *              attribute; held only for short, non-blocking sections.
+ *              attribute; held only for short, non-blocking sections
+ *              (fs_read_idle drops it for its engine read).  The table's
+ *              epoch moves only under commit_mu.
  *   An open handle's own mutex (fs_fh.mu) is taken before commit_mu.
  *
  * Invariants: fs->sb is what the engine's superblock holds (or, when that
  * key failed its checksum at mount, what it would hold: recount.c); for
- * every inode in the table, attr is its entry's value (mtime and ctime may
- * be ahead while writes are buffered) and attr.size of a file is dsize, its
- * committed content length.  An uncommitted buffer's size is seen only by
+ * every loaded inode in the table (inode.h), x->attr is its entry's value
+ * (mtime and ctime may be ahead while writes are buffered) and x->attr.size
+ * of a file is x->dsize, its committed content length.  An uncommitted buffer's size is seen only by
  * the process that writes it (fs_file_getattr).
  */
 #ifndef HDB_FS_INTERNAL_H
@@ -182,6 +184,7 @@ void fs_degrade_read_only(hdb_fs *fs, const char *what);
 int fs_recount_super(hdb_fs *fs, hdb_fs_super *sb);
 void hdb_fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int hdb_fs_path(hdb_fs *fs, uint64_t parent, const char *name, char *out, size_t cap);
+/* REQUIRES the itab lock and ino->x (a loaded inode). */
 void hdb_fs_stat(const hdb_inode *ino, struct stat *st);
 void hdb_fs_attr_to_stat(const hdb_fs_attr *a, struct stat *st);
 /* Tell the kernel to drop cached attributes and pages of ino / a cached
@@ -234,8 +237,19 @@ typedef struct fs_snap {
 	bool pending;
 } fs_snap;
 
-/* Copies ino's state from the table: 0 or -ENOENT when not there. */
+/* A copy of inode ino's place and attributes (an idle inode's from its
+ * stored entry): 0, -ENOENT when the table does not hold it, or the
+ * entry read's error. */
 int fs_snap_inode(hdb_fs *fs, uint64_t ino, fs_snap *s);
+/* REQUIRES the itab lock, which it drops and takes again (hdb_inode
+ * pointers taken before are stale); when not holding commit_mu, it may
+ * take it.  *out gets inode ino, and *a its attributes: a loaded inode's,
+ * or an idle one's as stored, read so that no committed change fell
+ * between the read and the return.  -ENOENT when the table does not hold
+ * ino, or the read's error. */
+int fs_read_idle(hdb_fs *fs, uint64_t ino, hdb_inode **out, hdb_fs_attr *a);
+/* Like fs_read_idle, and the inode gets loaded (its x). */
+int fs_inode_get_loaded(hdb_fs *fs, uint64_t ino, hdb_inode **out);
 
 /* Reads and decodes entry (parent, name): 0, -ENOENT or an error. */
 int fs_read_entry(hdb_fs *fs, uint64_t parent, const char *name, size_t nlen, hdb_fs_attr *a);

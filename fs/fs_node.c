@@ -53,24 +53,32 @@ static int check_new_name(uint64_t parent, const char *name, size_t *nlen)
 }
 
 /* The live state of inode a->ino: from the table when the kernel holds it
- * (*held), else from the entry read from disk (*a on input; an inode
- * nobody holds has no creating open). */
+ * (*held; an idle inode's entry is read again), else from the entry read
+ * from disk (*a on input; an inode nobody holds has no creating open).
+ * REQUIRES commit_mu, so that what it reads is what the change replaces. */
 struct live {
 	uint64_t dsize;
 	bool pending;
 	bool held;
 };
 
-static void live_attr(hdb_fs *fs, hdb_fs_attr *a, struct live *l)
+static int live_attr(hdb_fs *fs, hdb_fs_attr *a, struct live *l)
 {
+	hdb_inode *i;
+	hdb_fs_attr cur;
 	*l = (struct live){ .dsize = a->size };
 	hdb_itable_lock(fs->itab);
-	hdb_inode *i = hdb_itable_get(fs->itab, a->ino);
-	if (i) {
-		*a = i->attr;
-		*l = (struct live){ .dsize = i->dsize, .pending = i->pending, .held = true };
+	int rc = fs_read_idle(fs, a->ino, &i, &cur);
+	if (!rc) {
+		*a = cur;
+		*l = (struct live){
+			.dsize = i->x ? i->x->dsize : cur.size, .pending = i->x && i->x->pending, .held = true
+		};
+	} else if (!i) {
+		rc = 0; /* not held */
 	}
 	hdb_itable_unlock(fs->itab);
+	return rc;
 }
 
 /* Adds the removal of a file's content to t: deleted at once, or kept as
@@ -86,19 +94,28 @@ static int remove_content(fs_txn *t, const hdb_fs_attr *a, const struct live *l)
 	return rc;
 }
 
-/* After a committed removal: marks the inode in the table.  Returns true
- * when the kernel forgot it meanwhile, so its orphan must be reaped now. */
-static bool mark_removed(hdb_fs *fs, const hdb_fs_attr *a, const struct live *l)
+/* After a committed removal: marks the inode in the table, loaded with
+ * its last attributes a (its entry is gone) from *spare, allocated before
+ * the commit.  Returns true when the kernel forgot it meanwhile, so its
+ * orphan must be reaped now.  REQUIRES commit_mu. */
+static bool mark_removed(hdb_fs *fs, const hdb_fs_attr *a, const struct live *l, hdb_inode_ext **spare)
 {
 	bool orphan = l->held && !S_ISDIR(a->mode);
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, a->ino);
 	if (i) {
+		hdb_inode_load(fs->itab, i, a, spare); /* cannot fail: *spare */
 		i->unlinked = true;
 		i->orphan = orphan;
 	}
 	hdb_itable_unlock(fs->itab);
 	return orphan && !i;
+}
+
+static int new_spare(hdb_inode_ext **spare)
+{
+	*spare = malloc(sizeof(**spare));
+	return *spare ? 0 : -ENOMEM;
 }
 
 static int dir_is_empty(hdb_fs *fs, uint64_t dir, bool *empty)
@@ -126,27 +143,45 @@ int fs_node_lookup(hdb_fs *fs, uint64_t parent, const char *name, struct stat *o
 	if (nlen > HDB_FS_NAME_MAX)
 		return -ENAMETOOLONG;
 	hdb_fs_attr a;
+	hdb_itable_lock(fs->itab);
+	uint64_t epoch = hdb_itable_epoch(fs->itab);
+	hdb_itable_unlock(fs->itab);
 	int rc = fs_read_entry(fs, parent, name, nlen, &a);
 	if (rc)
 		return rc;
 	hdb_inode *i;
 	hdb_itable_lock(fs->itab);
-	rc = hdb_itable_ref(fs->itab, parent, name, nlen, &a, 1, &i);
+	i = hdb_itable_get(fs->itab, a.ino);
+	if (i && !i->x && ((epoch & 1) || epoch != hdb_itable_epoch(fs->itab))) {
+		/* A change since the read may have reached this idle inode:
+		 * the kernel would keep its attributes. */
+		hdb_fs_attr fresh;
+		rc = fs_read_idle(fs, a.ino, &i, &fresh);
+		if (!rc)
+			a = fresh;
+		else if (!i)
+			rc = 0; /* forgotten meanwhile: as read */
+	}
 	if (!rc)
+		rc = hdb_itable_ref(fs->itab, parent, name, nlen, &a, 1, false, &i);
+	if (!rc && i->x)
 		hdb_fs_stat(i, out);
+	else if (!rc)
+		hdb_fs_attr_to_stat(&a, out);
 	hdb_itable_unlock(fs->itab);
 	return rc;
 }
 
 int fs_node_getattr(hdb_fs *fs, uint64_t ino, struct stat *out)
 {
-	int rc = 0;
+	hdb_inode *i;
+	hdb_fs_attr a;
 	hdb_itable_lock(fs->itab);
-	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	if (i)
+	int rc = fs_read_idle(fs, ino, &i, &a);
+	if (!rc && i->x)
 		hdb_fs_stat(i, out);
-	else
-		rc = -ENOENT;
+	else if (!rc)
+		hdb_fs_attr_to_stat(&a, out);
 	hdb_itable_unlock(fs->itab);
 	return rc;
 }
@@ -179,10 +214,10 @@ static int parent_attr(hdb_fs *fs, uint64_t parent, hdb_fs_attr *pa)
 	hdb_inode *p = hdb_itable_get(fs->itab, parent);
 	if (!p || p->unlinked)
 		rc = -ENOENT;
-	else if (!S_ISDIR(p->attr.mode))
+	else if (!S_ISDIR(hdb_inode_type(p)))
 		rc = -ENOTDIR;
 	else
-		*pa = p->attr;
+		*pa = p->x->attr; /* directories are always loaded */
 	hdb_itable_unlock(fs->itab);
 	return rc;
 }
@@ -229,12 +264,14 @@ int fs_node_make(hdb_fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const 
 		goto out;
 	hdb_inode *i;
 	hdb_itable_lock(fs->itab);
-	rc = hdb_itable_ref(fs->itab, parent, name, nlen, &a, 1, &i);
-	if (!rc) {
-		i->pending = pending;
-		i->creator = pending && ctx ? ctx->pid : 0;
-		hdb_fs_stat(i, out);
+	rc = hdb_itable_ref(fs->itab, parent, name, nlen, &a, 1, pending, &i);
+	if (!rc && i->x) {
+		i->x->pending = pending;
+		i->x->creator = pending && ctx ? ctx->pid : 0;
+		i->x->kcached = false; /* new: the kernel has no pages of it */
 	}
+	if (!rc)
+		hdb_fs_attr_to_stat(&a, out);
 	hdb_itable_unlock(fs->itab);
 out:
 	return fs_txn_end(fs, &t, rc, false);
@@ -265,16 +302,23 @@ int fs_node_unlink(hdb_fs *fs, uint64_t parent, const char *name, bool dir)
 			return -ENOTEMPTY;
 	}
 
-	fs_txn t;
-	rc = fs_txn_begin(fs, &t);
+	hdb_inode_ext *spare;
+	rc = new_spare(&spare);
 	if (rc)
 		return rc;
+	fs_txn t;
+	rc = fs_txn_begin(fs, &t);
+	if (rc) {
+		free(spare);
+		return rc;
+	}
 	struct live l;
 	bool reap = false;
-	live_attr(fs, &a, &l);
+	rc = live_attr(fs, &a, &l);
 	t.sb_dirty = true;
 	count_node(&t.sb, a.mode, name, nlen, l.dsize, -1);
-	rc = dir ? fs_index_on_rmdir(fs, &t, a.ino) : fs_index_on_unlink(fs, &t, parent, name, nlen, &a);
+	if (!rc)
+		rc = dir ? fs_index_on_rmdir(fs, &t, a.ino) : fs_index_on_unlink(fs, &t, parent, name, nlen, &a);
 	if (!rc && dir)
 		rc = fs_table_on_rmdir(fs, &t, a.ino);
 	if (!rc)
@@ -290,8 +334,9 @@ int fs_node_unlink(hdb_fs *fs, uint64_t parent, const char *name, bool dir)
 		fs_table_on_rmdir_done(fs, a.ino);
 	}
 	if (!rc)
-		reap = mark_removed(fs, &a, &l);
+		reap = mark_removed(fs, &a, &l, &spare);
 	rc = fs_txn_end(fs, &t, rc, false);
+	free(spare);
 	if (reap)
 		fs_node_reap_orphan(fs, a.ino);
 	return rc;
@@ -403,9 +448,11 @@ static int rename_build(hdb_fs *fs, fs_txn *t, struct rename_op *r)
 	int rc = rename_fits(fs, r);
 	if (rc)
 		return rc;
-	live_attr(fs, &r->src, &r->slive);
-	if (r->have_dst)
-		live_attr(fs, &r->dst, &r->dlive);
+	rc = live_attr(fs, &r->src, &r->slive);
+	if (!rc && r->have_dst)
+		rc = live_attr(fs, &r->dst, &r->dlive);
+	if (rc)
+		return rc;
 	r->src.ctime = now;
 	attr_with_dsize(&disk, &r->src, r->slive.dsize);
 	rc = fs_txn_put_entry(t, r->p2, r->n2, r->l2, &disk);
@@ -465,7 +512,8 @@ int fs_node_rename(hdb_fs *fs, uint64_t p1, const char *n1, uint64_t p2, const c
 		return 0;
 	/* Names are allocated before the commit so applying it cannot fail. */
 	char *new_src = strdup(n2), *new_dst = strdup(n1);
-	if (!new_src || !new_dst) {
+	hdb_inode_ext *spare = NULL;
+	if (!new_src || !new_dst || new_spare(&spare)) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
@@ -491,7 +539,7 @@ int fs_node_rename(hdb_fs *fs, uint64_t p1, const char *n1, uint64_t p2, const c
 		}
 		hdb_itable_unlock(fs->itab);
 		if (r.have_dst && !(flags & RENAME_EXCHANGE))
-			reap = mark_removed(fs, &r.dst, &r.dlive);
+			reap = mark_removed(fs, &r.dst, &r.dlive, &spare);
 		if (r.have_dst && !(flags & RENAME_EXCHANGE) && S_ISDIR(r.dst.mode))
 			fs_table_on_rmdir_done(fs, r.dst.ino);
 	}
@@ -501,6 +549,7 @@ int fs_node_rename(hdb_fs *fs, uint64_t p1, const char *n1, uint64_t p2, const c
 out_free:
 	free(new_src);
 	free(new_dst);
+	free(spare);
 	return rc;
 }
 
@@ -508,7 +557,7 @@ int fs_node_readlink(hdb_fs *fs, uint64_t ino, char **target)
 {
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, ino);
-	int rc = !i ? -ENOENT : !S_ISLNK(i->attr.mode) ? -EINVAL : 0;
+	int rc = !i ? -ENOENT : !S_ISLNK(hdb_inode_type(i)) ? -EINVAL : 0;
 	hdb_itable_unlock(fs->itab);
 	if (rc)
 		return rc;
@@ -704,7 +753,7 @@ void fs_node_undo_create(hdb_fs *fs, uint64_t ino)
 	if (!rc) {
 		hdb_itable_lock(fs->itab);
 		hdb_inode *i = hdb_itable_get(fs->itab, ino);
-		if (i)
+		if (i) /* loaded: its creating handle is open */
 			i->unlinked = true;
 		hdb_itable_unlock(fs->itab);
 		removed = true;

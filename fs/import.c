@@ -366,7 +366,7 @@ static int build_one(struct imp *im, fs_txn *t, struct rec *x, bool exists, hdb_
 		t->sb.bytes = sub_sat(t->sb.bytes, a->size) + x->blen;
 		hdb_itable_lock(fs->itab);
 		hdb_inode *i = hdb_itable_get(fs->itab, a->ino);
-		bool pending = i && i->pending;
+		bool pending = i && i->x && i->x->pending;
 		hdb_itable_unlock(fs->itab);
 		if (!rc && pending)
 			rc = fs_txn_del_pending(t, a->ino);
@@ -430,9 +430,11 @@ static void update_table(struct imp *im)
 			x->replaced = false; /* nothing to invalidate */
 			continue;
 		}
-		i->attr.size = i->dsize = x->blen;
-		i->pending = false;
-		i->attr.mtime = i->attr.ctime = hdb_fs_now();
+		if (!i->x)
+			continue; /* idle: its attributes are the stored ones */
+		i->x->attr.size = i->x->dsize = x->blen;
+		i->x->pending = false;
+		i->x->attr.mtime = i->x->attr.ctime = hdb_fs_now();
 	}
 	hdb_itable_unlock(fs->itab);
 }

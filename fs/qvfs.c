@@ -455,8 +455,8 @@ static hdb_fs_attr coll_attr(hdb_fs *fs, uint64_t coll, bool *gone)
 	*gone = true;
 	hdb_itable_lock(fs->itab);
 	hdb_inode *i = hdb_itable_get(fs->itab, coll);
-	if (i && S_ISDIR(i->attr.mode)) {
-		a = i->attr;
+	if (i && S_ISDIR(hdb_inode_type(i))) {
+		a = i->x->attr; /* directories are always loaded */
 		*gone = i->unlinked;
 	}
 	hdb_itable_unlock(fs->itab);
@@ -1474,9 +1474,14 @@ static bool add_listed(fuse_req_t req, struct qh *h, size_t i, bool plus, char *
 		if (doc) {
 			hdb_itable_lock(fs->itab);
 			hdb_inode *in = hdb_itable_get(fs->itab, h->attrs[i].ino);
-			if (in)
+			hdb_fs_attr fresh;
+			/* A held idle document: its attributes as stored now (the
+			 * kernel keeps what it gets), not as the query read them. */
+			if (in && !in->x && !fs_read_idle(fs, h->attrs[i].ino, &in, &fresh))
+				hdb_fs_attr_to_stat(&fresh, &e.attr);
+			if (in && in->x)
 				hdb_fs_stat(in, &e.attr);
-			e.attr_timeout = in && in->ndirty ? 0 : FS_CACHE_TIMEOUT; /* see fs_file_getattr */
+			e.attr_timeout = in && in->x && in->x->ndirty ? 0 : FS_CACHE_TIMEOUT; /* see fs_file_getattr */
 			hdb_itable_unlock(fs->itab);
 			e.ino = h->attrs[i].ino;
 		}
@@ -1487,7 +1492,7 @@ static bool add_listed(fuse_req_t req, struct qh *h, size_t i, bool plus, char *
 	if (plus && doc) {
 		/* The entry carries a lookup reference on the document. */
 		hdb_itable_lock(fs->itab);
-		int rc = hdb_itable_ref(fs->itab, h->coll, name, strlen(name), &h->attrs[i], 1, NULL);
+		int rc = hdb_itable_ref(fs->itab, h->coll, name, strlen(name), &h->attrs[i], 1, false, NULL);
 		hdb_itable_unlock(fs->itab);
 		if (rc)
 			return false;

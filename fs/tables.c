@@ -368,7 +368,7 @@ static int coll_alive(hdb_fs *fs, uint64_t coll)
 	hdb_inode *i = hdb_itable_get(fs->itab, coll);
 	if (!i || i->unlinked)
 		rc = -ENOENT;
-	else if (!S_ISDIR(i->attr.mode))
+	else if (!S_ISDIR(hdb_inode_type(i)))
 		rc = -ENOTDIR;
 	hdb_itable_unlock(fs->itab);
 	return rc;

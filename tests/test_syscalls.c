@@ -1934,6 +1934,103 @@ static void test_documents_survive_compaction(void **state)
 	}
 }
 
+/* The value of the top-level integer field of /.stats. */
+static long long stats_field(struct ctx *c, const char *field)
+{
+	size_t len;
+	char key[64];
+	char *s = slurp(R(c, ".stats"), &len);
+	assert_non_null(s);
+	snprintf(key, sizeof(key), "\"%s\":", field);
+	const char *p = strstr(s, key);
+	if (!p)
+		fail_msg(".stats has no %s: %s", field, s);
+	long long v = strtoll(p + strlen(key), NULL, 10);
+	free(s);
+	return v;
+}
+
+/* Waits up to 5 s for /.stats field to read want (the kernel sends a
+ * close's RELEASE after close() returns); returns the last value read. */
+static long long await_stats_field(struct ctx *c, const char *field, long long want)
+{
+	long long v = stats_field(c, field);
+	for (int i = 0; i < 500 && v != want; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		v = stats_field(c, field);
+	}
+	return v;
+}
+
+/* The daemon keeps every inode the kernel references, but only the number
+ * and name of a closed file: its attributes are loaded while it is open
+ * (/.stats inodes_loaded) and read from its entry otherwise.  Every
+ * operation on such idle files still sees their attributes. */
+static void test_closed_documents_keep_no_attributes_in_the_daemon(void **state)
+{
+	struct ctx *c = *state;
+	enum { N = 40 };
+	char name[32], to[32];
+	int fds[N];
+	struct stat st;
+	long long before = stats_field(c, "inodes_loaded");
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "d%02d.json", i);
+		assert_ok(put(P(c, name), "{\"i\": 1}"));
+	}
+	assert_int_equal(await_stats_field(c, "inodes_loaded", before), before);
+	assert_true(stats_field(c, "inodes_cached") >= N);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "d%02d.json", i);
+		fds[i] = open(P(c, name), O_RDONLY);
+		assert_true(fds[i] >= 0);
+		assert_ok(fstat(fds[i], &st));
+		assert_int_equal(st.st_size, 8);
+	}
+	assert_int_equal(stats_field(c, "inodes_loaded"), before + N);
+	for (int i = 0; i < N; i++)
+		assert_ok(close(fds[i]));
+	assert_int_equal(await_stats_field(c, "inodes_loaded", before), before);
+
+	/* Changes to idle files: mode, times, size, name, removal. */
+	assert_ok(chmod(P(c, "d00.json"), 0600));
+	assert_ok(stat(P(c, "d00.json"), &st));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	struct timespec times[2] = { { 1000000000, 0 }, { 1000000000, 5 } };
+	assert_ok(utimensat(AT_FDCWD, P(c, "d01.json"), times, 0));
+	assert_ok(stat(P(c, "d01.json"), &st));
+	assert_int_equal(st.st_mtim.tv_sec, 1000000000);
+	assert_int_equal(st.st_mtim.tv_nsec, 5);
+	assert_ok(put(P(c, "notes.txt"), "hello world"));
+	assert_int_equal(await_stats_field(c, "inodes_loaded", before), before);
+	assert_ok(truncate(P(c, "notes.txt"), 5));
+	assert_int_equal(file_size(P(c, "notes.txt")), 5);
+	assert_content(P(c, "notes.txt"), "hello");
+	assert_errno(truncate(P(c, "d02.json"), 3), EINVAL); /* "{\"i" is no JSON */
+	assert_content(P(c, "d02.json"), "{\"i\": 1}");
+	snprintf(to, sizeof(to), "renamed.json");
+	assert_ok(rename(P(c, "d03.json"), P(c, to)));
+	assert_int_equal(file_size(P(c, to)), 8);
+	assert_content(P(c, to), "{\"i\": 1}");
+	assert_ok(rename(P(c, "d04.json"), P(c, "d05.json"))); /* replaces an idle file */
+	assert_content(P(c, "d05.json"), "{\"i\": 1}");
+	assert_absent(P(c, "d04.json"));
+	int fd = open(P(c, "d06.json"), O_RDONLY);
+	assert_true(fd >= 0);
+	assert_ok(unlink(P(c, "d06.json")));
+	assert_ok(fstat(fd, &st));
+	assert_int_equal(st.st_nlink, 0);
+	assert_int_equal(st.st_size, 8);
+	assert_ok(close(fd));
+	assert_ok(unlink(P(c, "d07.json")));
+	assert_absent(P(c, "d07.json"));
+	assert_ok(stat(P(c, "d00.json"), &st)); /* after all that, still right */
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_size, 8);
+	assert_int_equal(await_stats_field(c, "inodes_loaded", before), before);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -2035,6 +2132,7 @@ int main(void)
 		T(test_control_flush_sync_checkpoint_ok),
 		T(test_control_unlink_and_rename_eperm),
 		T(test_documents_survive_compaction),
+		T(test_closed_documents_keep_no_attributes_in_the_daemon),
 	};
 	struct stat st;
 
