@@ -58,7 +58,7 @@ static const char usage_mount[] =
 	"  -f                 stay in the foreground, log to stderr\n"
 	"  -d                 foreground with libfuse's request trace\n"
 	"  -o sync=MODE       always | periodic (default) | never\n"
-	"  -o memtable_size=N MemTable size before a flush (default 64M)\n"
+	"  -o memtable_size=N MemTable size before a flush (default 16M)\n"
 	"  -o cache_size=N    block cache size (default 32M)\n"
 	"  -o max_doc_size=N  largest file (default 64M); a larger write fails with EFBIG\n"
 	"  -o compression=on|off   zlib per table block (default on)\n"

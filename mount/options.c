@@ -15,6 +15,12 @@ void hdb_mount_cfg_init(hdb_mount_cfg *c)
 {
 	memset(c, 0, sizeof(*c));
 	hdb_options_init(&c->eng);
+	/* A mount ingests at the pace of FUSE round trips (a few MB/s), which
+	 * a small MemTable absorbs, and keeps an inode for every file the
+	 * kernel holds: smaller buffers keep the daemon within its memory
+	 * budget (BENCHMARKS.md: 128 MiB with a million documents). */
+	c->eng.memtable_size = HDB_MOUNT_MEMTABLE_SIZE;
+	c->eng.cache_size = HDB_MOUNT_CACHE_SIZE;
 	hdb_fs_opts_init(&c->fs);
 }
 

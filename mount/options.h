@@ -19,6 +19,10 @@
 #include "fs.h"
 #include "hybriddb.h"
 
+/* A mount's engine defaults where they differ from hdb_options_init's. */
+#define HDB_MOUNT_MEMTABLE_SIZE ((size_t)16 << 20)
+#define HDB_MOUNT_CACHE_SIZE ((size_t)32 << 20)
+
 typedef struct hdb_mount_cfg {
 	const char *data;  /* data directory, as given */
 	const char *mnt;   /* mount point, as given */

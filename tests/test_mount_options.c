@@ -70,6 +70,13 @@ static void test_options_bad_sync_value_is_einval_with_reason(void **state)
 	assert_non_null(strstr(err, "sync=sometimes"));
 }
 
+static void test_options_mount_defaults_are_small_buffers(void **state)
+{
+	hdb_mount_cfg *c = *state;
+	assert_int_equal(c->eng.memtable_size, 16u << 20);
+	assert_int_equal(c->eng.cache_size, 32u << 20);
+}
+
 static void test_options_sizes_and_compression_apply(void **state)
 {
 	hdb_mount_cfg *c = *state;
@@ -128,6 +135,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_options_bad_sync_value_is_einval_with_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_sizes_and_compression_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_tiny_memtable_is_einval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_options_mount_defaults_are_small_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_mount8_noise_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_unknown_go_to_libfuse_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_ro_is_ours_and_the_kernels, setup, teardown),
