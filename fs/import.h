@@ -47,7 +47,7 @@
 
 #include "fs_internal.h"
 
-#define FS_IMPORT_MAX ((uint64_t)512 << 20)
+#define FS_IMPORT_MAX HDB_FS_IMPORT_MAX
 
 enum fs_import_format {
 	FS_IMPORT_JSONL,    /* the default */
