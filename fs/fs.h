@@ -142,20 +142,41 @@ typedef struct hdb_fs_import_stats {
 	size_t err_offset;
 } hdb_fs_import_stats;
 
-/* Imports JSON Lines data[0..len) into the collection (created with its
- * parents when missing), as an .import would (fs/import.h).  Input over
- * one batch's limit is checked whole first, then applied in batches of
- * whole lines: a bad line still applies nothing, but a crash may leave
- * the first batches applied.  progress (may be NULL) sees bytes done. */
-int hdb_fs_import(hdb_fs *fs, const char *collection, const void *data, size_t len,
-                  void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx, hdb_fs_import_stats *st);
+/* The most input one import applies as one atomic batch (and the most an
+ * .import or .import.csv file takes). */
+#define HDB_FS_IMPORT_MAX ((uint64_t)512 << 20)
 
-enum hdb_fs_find_output { HDB_FS_FIND_JSONL, HDB_FS_FIND_NAMES, HDB_FS_FIND_COUNT };
+enum hdb_fs_import_format { HDB_FS_IMPORT_JSONL, HDB_FS_IMPORT_CSV };
+
+/* Whether the collection is a table (has a schema): 1, 0, -EIO when its
+ * schema does not parse, or -ENOENT / -ENOTDIR / -EINVAL for a bad
+ * collection. */
+int hdb_fs_is_table(hdb_fs *fs, const char *collection);
+
+/*
+ * Imports data[0..len) into the collection, as the mount's .import (JSON
+ * Lines) or .import.csv (CSV) would (fs/import.h).  progress (may be
+ * NULL) sees bytes done.
+ * JSON Lines: the collection is created with its parents when missing.
+ * Input over HDB_FS_IMPORT_MAX is checked whole first, then applied in
+ * batches of whole lines: a bad line still applies nothing, but a crash
+ * may leave the first batches applied.
+ * CSV: the collection must be a table: -ENOENT when it is missing, -EINVAL
+ * (logged) when it has no schema, -EIO when its schema does not parse.
+ * Always one atomic batch, so at most HDB_FS_IMPORT_MAX bytes (-EFBIG).
+ */
+int hdb_fs_import(hdb_fs *fs, const char *collection, enum hdb_fs_import_format format, const void *data,
+                  size_t len, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
+                  hdb_fs_import_stats *st);
+
+enum hdb_fs_find_output { HDB_FS_FIND_JSONL, HDB_FS_FIND_NAMES, HDB_FS_FIND_COUNT, HDB_FS_FIND_CSV };
 
 /* Writes the documents of the collection matching every condition (the
- * .where syntax, query.h) to out: as JSON Lines, their file names, or
- * their count.  -EINVAL for a malformed condition (*why says why),
- * -ENOENT / -ENOTDIR for a bad collection. */
+ * .where syntax, query.h) to out: as JSON Lines, their file names, their
+ * count, or CSV as .export.csv writes it (a table's header, then a record
+ * per document that is an object; -ENOENT when the collection has no
+ * schema, -EIO when it does not parse).  -EINVAL for a malformed
+ * condition (*why says why), -ENOENT / -ENOTDIR for a bad collection. */
 int hdb_fs_find(hdb_fs *fs, const char *collection, const char *const *conds, size_t n,
                 enum hdb_fs_find_output what, FILE *out, const char **why, uint64_t *matches);
 

@@ -20,6 +20,7 @@
 
 struct rec {
 	size_t line;
+	size_t offset;      /* of the record in the input, for error reports */
 	size_t name_off;    /* in names */
 	size_t nlen;
 	const uint8_t *body;
@@ -65,9 +66,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-/* Appends a record of line `line` named name[0..nlen) (with ".json"); the
- * caller sets its body. */
-static int new_rec(struct imp *im, size_t line, const char *name, size_t nlen, struct rec **out)
+/* Appends a record of line `line` at byte offset `offset`, named
+ * name[0..nlen) (with ".json"); the caller sets its body. */
+static int new_rec(struct imp *im, size_t line, size_t offset, const char *name, size_t nlen, struct rec **out)
 {
 	int rc = grow((void **)&im->recs, &im->cap, im->n + 1, sizeof(*im->recs));
 	if (!rc)
@@ -75,7 +76,7 @@ static int new_rec(struct imp *im, size_t line, const char *name, size_t nlen, s
 	if (rc)
 		return rc;
 	struct rec *x = &im->recs[im->n++];
-	*x = (struct rec){ .line = line, .name_off = im->names_len, .nlen = nlen };
+	*x = (struct rec){ .line = line, .offset = offset, .name_off = im->names_len, .nlen = nlen };
 	memcpy(im->names + im->names_len, name, nlen);
 	im->names[im->names_len + nlen] = 0;
 	im->names_len += nlen + 1;
@@ -128,7 +129,7 @@ static int add_jsonl(struct imp *im, const hdb_jsonl_rec *r, const uint8_t *buf,
 		nlen = name_of(im, body ? body : im->bodies + off, blen, name);
 	}
 	struct rec *x;
-	int rc = new_rec(im, r->line, name, nlen, &x);
+	int rc = new_rec(im, r->line, r->offset, name, nlen, &x);
 	if (rc)
 		return rc;
 	x->body = body;
@@ -166,9 +167,10 @@ static int read_jsonl(struct imp *im, const uint8_t *buf, size_t len)
 	return rc;
 }
 
-/* One CSV row (line `line`) converted into a record. */
+/* One CSV row (line `line`, starting at byte `offset`) converted into a
+ * record. */
 static int add_csv_row(struct imp *im, const hdb_csv_import *ci, const hdb_csv_field *f, size_t n, size_t line,
-                       hdb_wbuf *doc)
+                       size_t offset, hdb_wbuf *doc)
 {
 	char name[HDB_SCHEMA_FILE_MAX];
 	size_t nlen;
@@ -177,6 +179,7 @@ static int add_csv_row(struct imp *im, const hdb_csv_import *ci, const hdb_csv_f
 	int rc = hdb_csv_import_row(ci, f, n, doc, name, &nlen, &v);
 	if (rc == -EINVAL) {
 		im->res->err_line = line;
+		im->res->err_offset = offset;
 		if (v.column[0])
 			hdb_fs_log("%s: line %zu: column %s: %s; nothing imported", what_of(im), line, v.column,
 			           v.reason);
@@ -190,7 +193,7 @@ static int add_csv_row(struct imp *im, const hdb_csv_import *ci, const hdb_csv_f
 	rc = grow((void **)&im->bodies, &im->bodies_cap, im->bodies_len + doc->len, 1);
 	struct rec *x;
 	if (!rc)
-		rc = new_rec(im, line, name, nlen, &x);
+		rc = new_rec(im, line, offset, name, nlen, &x);
 	if (rc)
 		return rc;
 	memcpy(im->bodies + im->bodies_len, doc->data, doc->len);
@@ -227,9 +230,11 @@ static int read_csv(struct imp *im, const uint8_t *buf, size_t len)
 			hdb_fs_log("%s: line %zu: header: %s; nothing imported", what_of(im), im->res->err_line, err);
 			goto out;
 		}
+		size_t start = r.pos;
 		while (!rc && (rc = hdb_csv_next(&r, &f, &n)) == 1) {
-			rc = add_csv_row(im, &ci, f, n, hdb_csv_record_line(&r), &doc);
+			rc = add_csv_row(im, &ci, f, n, hdb_csv_record_line(&r), start, &doc);
 			progress(im, r.pos, len, &next_report);
+			start = r.pos;
 		}
 	}
 	if (rc == -EINVAL && !im->res->err_line) {
@@ -270,6 +275,7 @@ static int check_recs(struct imp *im, const fs_table *t)
 		                             what);
 		if (rc) {
 			im->res->err_line = x->line;
+			im->res->err_offset = x->offset;
 			return rc;
 		}
 	}
@@ -360,6 +366,7 @@ static int build_one(struct imp *im, fs_txn *t, struct rec *x, bool exists, hdb_
 			hdb_fs_log("%s: line %zu: %s exists and is not a regular file; nothing imported",
 			           im->o->what ? im->o->what : "import", x->line, name);
 			im->res->err_line = x->line;
+			im->res->err_offset = x->offset;
 			return -EINVAL;
 		}
 		rc = fs_index_on_commit(fs, t, im->coll, name, x->nlen, a->ino, body, x->blen);

@@ -47,7 +47,7 @@
 
 #include "fs_internal.h"
 
-#define FS_IMPORT_MAX ((uint64_t)512 << 20)
+#define FS_IMPORT_MAX HDB_FS_IMPORT_MAX
 
 enum fs_import_format {
 	FS_IMPORT_JSONL,    /* the default */
@@ -70,7 +70,8 @@ typedef struct fs_import_result {
 	uint64_t created;
 	uint64_t replaced;
 	size_t err_line;    /* on -EINVAL from a bad line: where (else 0) */
-	size_t err_offset;
+	size_t err_offset;  /* the bad byte of a malformed record, else the
+	                       start of the record that does not fit */
 } fs_import_result;
 
 /* Imports buf[0..len) into directory coll, which must be in the inode

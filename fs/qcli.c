@@ -1,7 +1,9 @@
 /*
  * qcli.c — the query layer's entry points for the offline commands
  * (hybriddb import, export, find): collections by path, imports larger
- * than one batch, and query output to a stream (see fs.h).
+ * than one batch, and query output to a stream (see fs.h).  CSV goes
+ * through the code of .import.csv and .export.csv (import.c, tables.h),
+ * so the command and the mount convert alike.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +18,7 @@
 #include "qexec.h"
 #include "qvfs.h"
 #include "query.h"
+#include "tables.h"
 
 /* The inode of collection path, made (with its parents) when create. */
 static int resolve(hdb_fs *fs, const char *path, bool create, uint64_t *ino)
@@ -101,16 +104,34 @@ static int import_chunks(hdb_fs *fs, uint64_t coll, const uint8_t *p, size_t len
 	return rc;
 }
 
-int hdb_fs_import(hdb_fs *fs, const char *collection, const void *data, size_t len,
-                  void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx, hdb_fs_import_stats *st)
+int hdb_fs_is_table(hdb_fs *fs, const char *collection)
 {
-	memset(st, 0, sizeof(*st));
 	uint64_t coll;
-	int rc = resolve(fs, collection, true, &coll);
+	int rc = resolve(fs, collection, false, &coll);
 	if (rc)
 		return rc;
+	fs_table *t = fs_table_get(fs, coll);
+	rc = !t ? 0 : t->broken ? -EIO : 1;
+	fs_table_put(t);
+	return rc;
+}
+
+int hdb_fs_import(hdb_fs *fs, const char *collection, enum hdb_fs_import_format format, const void *data,
+                  size_t len, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
+                  hdb_fs_import_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	bool csv = format == HDB_FS_IMPORT_CSV;
+	/* A table has a schema, so it exists already: CSV creates nothing. */
+	uint64_t coll;
+	int rc = resolve(fs, collection, !csv, &coll);
+	if (rc)
+		return rc;
+	if (csv && len > FS_IMPORT_MAX)
+		return -EFBIG;
 	struct progress pr = { .fn = progress, .ctx = ctx, .total = len };
 	fs_import_opts o = {
+		.format = csv ? FS_IMPORT_CSV : FS_IMPORT_JSONL,
 		.uid = fs->opt.owner_uid, .gid = fs->opt.owner_gid, .mode = 0644, .what = "import",
 		.progress = progress ? chunk_progress : NULL, .ctx = &pr,
 	};
@@ -127,15 +148,32 @@ int hdb_fs_import(hdb_fs *fs, const char *collection, const void *data, size_t l
 	return rc;
 }
 
-static int write_match(const fs_qmatch *m, enum hdb_fs_find_output what, FILE *out, hdb_wbuf *line)
+static int put_line(const hdb_wbuf *line, FILE *out)
+{
+	return fwrite(line->data, 1, line->len, out) == line->len ? 0 : -EIO;
+}
+
+/* CSV output: coll's table (referenced), and its header written. */
+static int start_csv(hdb_fs *fs, uint64_t coll, FILE *out, hdb_wbuf *line, fs_table **t)
+{
+	*t = fs_table_get(fs, coll);
+	if (!*t)
+		return -ENOENT;
+	if ((*t)->broken)
+		return -EIO;
+	int rc = hdb_schema_csv_header(&(*t)->s, line);
+	return rc ? rc : put_line(line, out);
+}
+
+static int write_match(const fs_qmatch *m, enum hdb_fs_find_output what, const fs_table *t, FILE *out,
+                       hdb_wbuf *line)
 {
 	if (what == HDB_FS_FIND_NAMES)
 		return fprintf(out, "%s\n", m->name) < 0 ? -EIO : 0;
 	line->len = 0;
-	int rc = hdb_jsonl_export_line(m->name, m->nlen - 5, m->doc, m->dlen, line);
-	if (rc <= 0)
-		return rc;
-	return fwrite(line->data, 1, line->len, out) == line->len ? 0 : -EIO;
+	int rc = what == HDB_FS_FIND_CSV ? fs_table_csv_row(t, m->doc, m->dlen, line)
+	                                 : hdb_jsonl_export_line(m->name, m->nlen - 5, m->doc, m->dlen, line);
+	return rc < 0 ? rc : put_line(line, out);
 }
 
 static int run_find(hdb_fs *fs, uint64_t coll, const hdb_qcond *const *conds, size_t n,
@@ -147,22 +185,23 @@ static int run_find(hdb_fs *fs, uint64_t coll, const hdb_qcond *const *conds, si
 			rc = -EIO;
 		return rc;
 	}
-	fs_qcur *c;
-	int rc = fs_qcur_open(fs, coll, conds, n, what == HDB_FS_FIND_JSONL ? FS_Q_DOCS : 0, &c);
-	if (rc)
-		return rc;
 	hdb_wbuf line;
 	hdb_wbuf_init(&line);
+	fs_table *t = NULL;
+	fs_qcur *c = NULL;
+	int rc = what == HDB_FS_FIND_CSV ? start_csv(fs, coll, out, &line, &t) : 0;
+	if (!rc)
+		rc = fs_qcur_open(fs, coll, conds, n, what == HDB_FS_FIND_NAMES ? 0 : FS_Q_DOCS, &c);
 	fs_qmatch m;
 	*matches = 0;
-	while ((rc = fs_qcur_next(c, &m)) == 1) {
-		rc = write_match(&m, what, out, &line);
-		if (rc)
-			break;
-		(*matches)++;
+	while (!rc && (rc = fs_qcur_next(c, &m)) == 1) {
+		rc = write_match(&m, what, t, out, &line);
+		if (!rc)
+			(*matches)++;
 	}
-	hdb_wbuf_free(&line);
 	fs_qcur_free(c);
+	fs_table_put(t);
+	hdb_wbuf_free(&line);
 	return rc < 0 ? rc : 0;
 }
 

@@ -1138,13 +1138,10 @@ static int export_fill(hdb_fs *fs, struct qh *h, uint64_t until)
 			h->eof = true;
 			break;
 		}
-		if (h->kind == QV_EXPORT_CSV) {
-			rc = hdb_schema_csv_row(&h->table->s, m.doc, m.dlen, &h->buf);
-			if (rc == -EINVAL)
-				rc = 0; /* not an object: has no row */
-		} else {
+		if (h->kind == QV_EXPORT_CSV)
+			rc = fs_table_csv_row(h->table, m.doc, m.dlen, &h->buf);
+		else
 			rc = hdb_jsonl_export_line(m.name, m.nlen - 5, m.doc, m.dlen, &h->buf);
-		}
 		if (rc < 0)
 			return rc;
 	}

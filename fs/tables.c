@@ -152,6 +152,12 @@ bool fs_table_exists(hdb_fs *fs, uint64_t coll)
 	return t != NULL;
 }
 
+int fs_table_csv_row(const fs_table *t, const void *doc, size_t len, hdb_wbuf *out)
+{
+	int rc = hdb_schema_csv_row(&t->s, doc, len, out);
+	return rc == -EINVAL ? 0 : rc;
+}
+
 /* ---- loading ---- */
 
 static int load_one(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)

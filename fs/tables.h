@@ -70,6 +70,11 @@ void fs_table_put(fs_table *t);
 /* Whether coll is a table (cheap when there is none at all). */
 bool fs_table_exists(hdb_fs *fs, uint64_t coll);
 
+/* Appends the CSV record of document doc[0..len) under t's schema to out,
+ * as .export.csv and `hybriddb export --csv` write it: a document that is
+ * not a JSON object has no record (nothing appended).  0 or -ENOMEM. */
+int fs_table_csv_row(const fs_table *t, const void *doc, size_t len, hdb_wbuf *out);
+
 /*
  * REQUIRES commit_mu.  Checks content doc[0..len) that is about to be
  * committed as (coll, name): 0 when coll is no table, name no document

@@ -5,7 +5,8 @@
  *   hybriddb mount DATA MNT [-f] [-d] [-o opts]
  *   hybriddb DATA MNT -o opts           (as run by mount(8) via mount.fuse3)
  *   hybriddb check DATA | recover DATA | stats DATA | compact DATA
- *   hybriddb import DATA COLL FILE | export DATA COLL | find DATA COLL COND...
+ *   hybriddb import [--csv] DATA COLL FILE | export [--csv] DATA COLL
+ *   hybriddb find DATA COLL COND...
  *   hybriddb --help | --version;  hybriddb <subcommand> --help
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 check found
@@ -16,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if __has_include("config.h")
@@ -40,7 +43,8 @@ static const char usage_main[] =
 	"  stats DATA                     print the statistics JSON\n"
 	"  compact DATA                   compact an unmounted database fully\n"
 	"  import DATA COLL FILE.jsonl    load JSON Lines into a collection (unmounted)\n"
-	"  export DATA COLL               print a collection as JSON Lines\n"
+	"  import --csv DATA TABLE FILE   load CSV into a table (unmounted)\n"
+	"  export [--csv] DATA COLL       print a collection as JSON Lines (a table as CSV)\n"
 	"  find DATA COLL COND...         print the documents matching every condition\n"
 	"\n"
 	"  hybriddb DATA MNT -o opts is `mount` (the form mount(8) uses).\n"
@@ -101,6 +105,7 @@ static const char usage_compact[] =
 
 static const char usage_import[] =
 	"usage: hybriddb import DATA COLLECTION FILE.jsonl\n"
+	"       hybriddb import --csv DATA TABLE FILE.csv\n"
 	"\n"
 	"Loads JSON Lines (one object per line; FILE - reads standard input) into\n"
 	"COLLECTION (a path such as users or a/b, created when missing) of the\n"
@@ -110,15 +115,27 @@ static const char usage_import[] =
 	"and byte offset, and nothing is imported.  Up to 512 MiB is applied as\n"
 	"one atomic batch; larger input in batches of whole lines.  Shows a\n"
 	"progress bar when standard error is a terminal.\n"
-	"For a mounted database: cp FILE.jsonl MNT/COLLECTION/.import\n";
+	"\n"
+	"  --csv   FILE is CSV with a header, and TABLE an existing collection\n"
+	"          with a schema: each row becomes a typed document named by the\n"
+	"          key column, exactly as MNT/TABLE/.import.csv does.  A bad row\n"
+	"          is reported with its line and byte, and nothing is imported.\n"
+	"          One atomic batch, so at most 512 MiB.\n"
+	"A FILE whose name ends in .csv needs --csv (it is never read as JSON).\n"
+	"For a mounted database: cp FILE.jsonl MNT/COLLECTION/.import,\n"
+	"cp FILE.csv MNT/TABLE/.import.csv\n";
 
 static const char usage_export[] =
-	"usage: hybriddb export DATA COLLECTION\n"
+	"usage: hybriddb export [--csv] DATA COLLECTION\n"
 	"\n"
 	"Prints every document of COLLECTION as one line of JSON with an _id\n"
 	"member (its file name without .json), in name order.  DATA must not be\n"
 	"mounted (it is read as it is on disk, read-only).\n"
-	"For a mounted database: cat MNT/COLLECTION/.export.jsonl\n";
+	"\n"
+	"  --csv   COLLECTION must be a table (a collection with a schema):\n"
+	"          prints its header and one row per document, in name order,\n"
+	"          exactly as MNT/COLLECTION/.export.csv does.\n"
+	"For a mounted database: cat MNT/COLLECTION/.export.jsonl (or .export.csv)\n";
 
 static const char usage_find[] =
 	"usage: hybriddb find DATA COLLECTION [-c | -l] COND...\n"
@@ -443,16 +460,20 @@ static int close_fs(const char *data, hdb_db *db, hdb_fs *fs, int rc)
 	return rc;
 }
 
-/* The whole of file path ("-": standard input), malloc'd. */
-static int read_input(const char *path, char **out, size_t *len)
+/* The whole of file path ("-": standard input), malloc'd; -EFBIG past
+ * max bytes (a regular file that large is not read at all). */
+static int read_input(const char *path, uint64_t max, char **out, size_t *len)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
 	if (!f)
 		return -errno;
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
+	struct stat st;
 	int rc = 0;
-	for (;;) {
+	if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
+		rc = -EFBIG;
+	while (!rc) {
 		if (cap - n < 1 << 20) {
 			cap = cap ? cap * 2 : 4 << 20;
 			char *nb = realloc(buf, cap);
@@ -464,6 +485,8 @@ static int read_input(const char *path, char **out, size_t *len)
 		}
 		size_t got = fread(buf + n, 1, cap - n, f);
 		n += got;
+		if (n > max)
+			rc = -EFBIG;
 		if (got == 0) {
 			if (ferror(f))
 				rc = -EIO;
@@ -497,45 +520,113 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 	fflush(stderr);
 }
 
+/* The arguments of import and export: --csv anywhere, and exactly npos
+ * others ("-" is one).  HDB_EXIT_OK, -1 once the help is printed, or
+ * HDB_EXIT_USAGE (reported). */
+static int parse_transfer(int argc, char **argv, const char *usage, const char **pos, int npos,
+                          const char *missing, bool *csv)
+{
+	int got = 0;
+	*csv = false;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (is_help(a)) {
+			fputs(usage, stdout);
+			return -1;
+		}
+		if (!strcmp(a, "--csv"))
+			*csv = true;
+		else if (a[0] == '-' && a[1])
+			return usage_error(usage, "unknown flag %s", a);
+		else if (got < npos)
+			pos[got++] = a;
+		else
+			return usage_error(usage, "unexpected argument %s", a);
+	}
+	return got == npos ? HDB_EXIT_OK : usage_error(usage, "%s", missing);
+}
+
+static bool is_csv_name(const char *file)
+{
+	size_t n = strlen(file);
+	return n > 4 && !strcasecmp(file + n - 4, ".csv");
+}
+
+/* --csv: 0 when coll is a table; else -1, reported in one line. */
+static int need_table(hdb_fs *fs, const char *coll)
+{
+	int rc = hdb_fs_is_table(fs, coll);
+	if (rc == 1)
+		return 0;
+	if (!rc)
+		fprintf(stderr, "hybriddb: %s: not a table (it has no .schema); --csv needs one\n", coll);
+	else if (rc == -EIO)
+		fprintf(stderr, "hybriddb: %s: its .schema does not parse; write it again or remove it\n", coll);
+	else
+		hdb_print_error(coll, rc);
+	return -1;
+}
+
+static int import_failed(const char *file, const char *coll, int rc, const hdb_fs_import_stats *st)
+{
+	if (rc == -EINVAL && st->err_line)
+		fprintf(stderr, "hybriddb: %s: line %zu, byte %zu: invalid; nothing imported\n", file, st->err_line,
+		        st->err_offset);
+	else if (rc == -EFBIG)
+		fprintf(stderr, "hybriddb: %s: too large for one atomic import; nothing imported: split it\n", file);
+	else
+		hdb_print_error(coll, rc);
+	return HDB_EXIT_FAILURE;
+}
+
 static int cmd_import(int argc, char **argv)
 {
-	if (argc == 1 && is_help(argv[0])) {
-		fputs(usage_import, stdout);
-		return HDB_EXIT_OK;
+	const char *pos[3];
+	bool csv;
+	int code = parse_transfer(argc, argv, usage_import, pos, 3, "DATA, COLLECTION and FILE are required", &csv);
+	if (code)
+		return code < 0 ? HDB_EXIT_OK : code;
+	const char *data = pos[0], *coll = pos[1], *file = pos[2];
+	/* Read as JSON Lines, CSV fails at line 1 with a reason that misleads. */
+	if (!csv && is_csv_name(file)) {
+		fprintf(stderr, "hybriddb: %s names CSV, which goes into a table with --csv: "
+		        "hybriddb import --csv %s %s %s\n", file, data, coll, file);
+		return HDB_EXIT_USAGE;
 	}
-	if (argc != 3)
-		return usage_error(usage_import, "%s", "DATA, COLLECTION and FILE are required");
-	const char *data = argv[0], *coll = argv[1], *file = argv[2];
 	char *buf = NULL;
 	size_t len = 0;
-	int rc = read_input(file, &buf, &len);
-	if (rc) {
+	int rc = read_input(file, csv ? HDB_FS_IMPORT_MAX : UINT64_MAX, &buf, &len);
+	if (rc == -EFBIG)
+		fprintf(stderr, "hybriddb: %s: more than %llu MiB of CSV, which one atomic import takes at most; "
+		        "split it into files that each start with the header\n",
+		        file, (unsigned long long)(HDB_FS_IMPORT_MAX >> 20));
+	else if (rc)
 		fprintf(stderr, "hybriddb: %s: %s\n", file, strerror(-rc));
+	if (rc)
 		return HDB_EXIT_FAILURE;
-	}
 	hdb_db *db;
 	hdb_fs *fs;
-	if (open_fs(data, false, true, &db, &fs)) {
+	/* A table has a schema, so --csv never creates the database. */
+	if (open_fs(data, false, !csv, &db, &fs)) {
 		free(buf);
+		return HDB_EXIT_FAILURE;
+	}
+	if (csv && need_table(fs, coll)) {
+		free(buf);
+		close_fs(data, db, fs, 0);
 		return HDB_EXIT_FAILURE;
 	}
 	bool tty = isatty(2);
 	struct bar bar = { .last = -1 };
 	hdb_fs_import_stats st;
-	rc = hdb_fs_import(fs, coll, buf, len, tty ? show_progress : NULL, &bar, &st);
+	rc = hdb_fs_import(fs, coll, csv ? HDB_FS_IMPORT_CSV : HDB_FS_IMPORT_JSONL, buf, len,
+	                   tty ? show_progress : NULL, &bar, &st);
 	if (tty)
 		fputc('\n', stderr);
 	free(buf);
 	rc = close_fs(data, db, fs, rc);
-	if (rc == -EINVAL && st.err_line) {
-		fprintf(stderr, "hybriddb: %s: line %zu, byte %zu: invalid; nothing imported\n", file, st.err_line,
-		        st.err_offset);
-		return HDB_EXIT_FAILURE;
-	}
-	if (rc) {
-		hdb_print_error(coll, rc);
-		return HDB_EXIT_FAILURE;
-	}
+	if (rc)
+		return import_failed(file, coll, rc, &st);
 	if (tty)
 		fprintf(stderr, "%s: %llu documents (%llu created, %llu replaced)\n", coll,
 		        (unsigned long long)(st.created + st.replaced), (unsigned long long)st.created,
@@ -550,6 +641,10 @@ static int find_out(const char *data, const char *coll, const char *const *conds
 	hdb_fs *fs;
 	if (open_fs(data, true, false, &db, &fs))
 		return HDB_EXIT_FAILURE;
+	if (what == HDB_FS_FIND_CSV && need_table(fs, coll)) {
+		close_fs(data, db, fs, 0);
+		return HDB_EXIT_FAILURE;
+	}
 	const char *why;
 	uint64_t matches;
 	int rc = hdb_fs_find(fs, coll, conds, n, what, stdout, &why, &matches);
@@ -569,13 +664,12 @@ static int find_out(const char *data, const char *coll, const char *const *conds
 
 static int cmd_export(int argc, char **argv)
 {
-	if (argc == 1 && is_help(argv[0])) {
-		fputs(usage_export, stdout);
-		return HDB_EXIT_OK;
-	}
-	if (argc != 2)
-		return usage_error(usage_export, "%s", "DATA and COLLECTION are required");
-	return find_out(argv[0], argv[1], NULL, 0, HDB_FS_FIND_JSONL);
+	const char *pos[2];
+	bool csv;
+	int code = parse_transfer(argc, argv, usage_export, pos, 2, "DATA and COLLECTION are required", &csv);
+	if (code)
+		return code < 0 ? HDB_EXIT_OK : code;
+	return find_out(pos[0], pos[1], NULL, 0, csv ? HDB_FS_FIND_CSV : HDB_FS_FIND_JSONL);
 }
 
 static int cmd_find(int argc, char **argv)

@@ -135,6 +135,27 @@ static void test_fs_tables_import_is_named_from_the_key(void **state)
 	assert_int_equal(fs_import(e->fs, e->coll, "\n", 1, &o, &res), -EINVAL);
 }
 
+/* A record that does not fit is reported with the byte where it starts
+ * (hybriddb import prints it), in both formats. */
+static void test_fs_tables_import_error_names_the_record_offset(void **state)
+{
+	struct fs_env *e = *state;
+	assert_int_equal(fs_table_set(e->fs, e->coll, SCHEMA, strlen(SCHEMA)), 0);
+	fs_import_opts o = { .mode = 0644, .what = "test import" };
+	fs_import_result res;
+	const char *jsonl = "{\"id\":1,\"name\":\"a\"}\n  {\"id\":2,\"name\":3}\n";
+	assert_int_equal(fs_import(e->fs, e->coll, jsonl, strlen(jsonl), &o, &res), -EINVAL);
+	assert_int_equal(res.err_line, 2);
+	assert_int_equal(res.err_offset, 22);
+	o.format = FS_IMPORT_CSV;
+	const char *csv = "id,name\n1,a\n2,\"b\nc\"\nx3,d\n";
+	assert_int_equal(fs_import(e->fs, e->coll, csv, strlen(csv), &o, &res), -EINVAL);
+	assert_int_equal(res.err_line, 5);
+	assert_int_equal(res.err_offset, 20);
+	struct stat st;
+	assert_int_equal(fs_node_lookup(e->fs, e->coll, "1.json", &st), -ENOENT);
+}
+
 static void test_fs_tables_unparsable_schema_blocks_writes_until_replaced(void **state)
 {
 	struct fs_env *e = *state;
@@ -192,6 +213,7 @@ int main(void)
 		T(test_fs_tables_first_schema_upgrades_an_old_superblock),
 		T(test_fs_tables_commit_is_checked_and_survives_reopen),
 		T(test_fs_tables_import_is_named_from_the_key),
+		T(test_fs_tables_import_error_names_the_record_offset),
 		T(test_fs_tables_unparsable_schema_blocks_writes_until_replaced),
 		T(test_fs_tables_check_finds_misfits_and_orphan_schemas),
 		T(test_fs_tables_rmdir_and_replacing_rename_delete_the_schema),

@@ -263,6 +263,15 @@ assert_diff_r() {	# dir-a dir-b
 $(printf '%s\n' "$out" | head -20)"
 }
 
+# run_rc EXPECTED what CMD...: run CMD (stdin closed, at most 60 s),
+# require its exit status; its output is left in $HDB_TMP/out and err.
+run_rc() {
+	local want=$1 what=$2 rc=0
+	shift 2
+	timeout 60 "$@" </dev/null >"$HDB_TMP/out" 2>"$HDB_TMP/err" || rc=$?
+	[ "$rc" -eq "$want" ] || fail "$what: '$*' exited $rc, expected $want; stdout: $(head -c 300 "$HDB_TMP/out"); stderr: $(head -c 300 "$HDB_TMP/err")"
+}
+
 # stats_get JQ-EXPR: evaluate a jq expression on $MNT/.stats.
 stats_get() {
 	local out

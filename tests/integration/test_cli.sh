@@ -7,7 +7,8 @@
 # mount through mount(8) and mount.fuse (type fuse.hybriddb), clean
 # shutdown on SIGTERM and SIGINT (exit 0, unmounted, nothing lost), -o ro,
 # a second mount of the same DATA refused, and the offline subcommands
-# check, stats and compact.
+# check, stats and compact.  (import and export, also with --csv, are
+# tested in test_query.sh and test_tables.sh.)
 . "$(dirname "$0")/lib.sh"
 hdb_setup "${1:-}"
 SRC=$HDB_TMP/src
@@ -15,20 +16,13 @@ mkdir -p "$SRC"
 printf '{"name":"Alice","age":30}\n' >"$SRC/alice.json"
 printf '{"name":"Bob","age":41}\n' >"$SRC/bob.json"
 
-# run_rc EXPECTED what CMD...: run CMD (stdin closed), require its exit status.
-run_rc() {
-	local want=$1 what=$2 rc=0
-	shift 2
-	timeout 60 "$@" </dev/null >"$HDB_TMP/out" 2>"$HDB_TMP/err" || rc=$?
-	[ "$rc" -eq "$want" ] || fail "$what: '$*' exited $rc, expected $want; stdout: $(head -c 300 "$HDB_TMP/out"); stderr: $(head -c 300 "$HDB_TMP/err")"
-}
-
 # --- --version, --help, usage errors -------------------------------------------
 run_rc 0 "--version" "$HDB_BIN" --version
 grep -Eq '[0-9]+\.[0-9]+' "$HDB_TMP/out" || fail "--version prints no version: $(cat "$HDB_TMP/out")"
 run_rc 0 "--help" "$HDB_BIN" --help
 grep -q mount "$HDB_TMP/out" || fail "--help does not mention mount: $(head -c 300 "$HDB_TMP/out")"
-for sub in mount check stats compact; do
+grep -qF -- 'import --csv' "$HDB_TMP/out" || fail "--help does not mention import --csv: $(cat "$HDB_TMP/out")"
+for sub in mount check stats compact import export find; do
 	run_rc 0 "$sub --help" "$HDB_BIN" "$sub" --help
 	[ -s "$HDB_TMP/out" ] || fail "$sub --help printed nothing on stdout"
 done
@@ -36,6 +30,9 @@ run_rc 2 "no arguments" "$HDB_BIN"
 run_rc 2 "unknown subcommand" "$HDB_BIN" frobnicate
 run_rc 2 "mount without a mount point" "$HDB_BIN" mount "$DATA"
 run_rc 2 "unknown --option" "$HDB_BIN" mount --frobnicate "$DATA" "$MNT"
+run_rc 2 "import with an unknown flag" "$HDB_BIN" import --cvs "$DATA" c "$SRC/alice.json"
+grep -qF 'unknown flag --cvs' "$HDB_TMP/err" || fail "import --cvs: $(head -c 300 "$HDB_TMP/err")"
+run_rc 2 "export --csv without a collection" "$HDB_BIN" export --csv "$DATA"
 for opt in sync=sometimes memtable_size=lots max_doc_size=-5 compression=maybe; do
 	run_rc 2 "-o $opt" "$HDB_BIN" mount "$DATA" "$MNT" -f -o "$opt"
 	if hdb_is_mounted "$MNT"; then

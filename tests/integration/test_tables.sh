@@ -20,7 +20,12 @@
 #     misses a required column, a bad row in the middle (line logged,
 #     nothing applied); export -> import round trip;
 #   - rmdir / rm -r / rename of tables; a remount, a kill -9 after an
-#     acknowledged schema write, and hybriddb check.
+#     acknowledged schema write, and hybriddb check;
+#   - hybriddb import --csv / export --csv on the unmounted database: the
+#     same documents as .import.csv, the same bytes as .export.csv, a bad
+#     row named by line and byte with nothing imported, a collection
+#     without schema refused, a .csv file without --csv answered with the
+#     command to use, and CSV over 512 MiB refused unread.
 . "$(dirname "$0")/lib.sh"
 hdb_setup "${1:-}"
 
@@ -258,7 +263,7 @@ printf '%s\n' '{"id": 60, "name": "ok"}' '{"id": 61, "name": 61}' >"$HDB_TMP/bad
 if "$HDB_BIN" import "$DATA" p "$HDB_TMP/bad.jsonl" 2>"$HDB_TMP/err"; then
 	fail "hybriddb import of a line that does not fit the table succeeded"
 fi
-grep -q 'line 2' "$HDB_TMP/err" || fail "hybriddb import does not name the line: $(cat "$HDB_TMP/err")"
+grep -q 'line 2, byte 25:' "$HDB_TMP/err" || fail "hybriddb import does not name the line and byte: $(cat "$HDB_TMP/err")"
 hdb_mount "$DATA" "$MNT"
 [ ! -e "$T/60.json" ] || fail "a failed hybriddb import applied a line"
 assert_eq "$S2" "$(cat "$T/.schema")" "the schema after a remount"
@@ -271,4 +276,47 @@ assert_eq '{"columns": {"v": "integer"}, "required": ["v"]}' "$(cat "$MNT/k/.sch
 expect EINVAL write "$MNT/k/a.json" '{"w": 1}'
 hdb_umount "$MNT"
 "$HDB_BIN" check "$DATA" >"$HDB_TMP/check.out" 2>&1 || fail "hybriddb check after kill -9: $(cat "$HDB_TMP/check.out")"
+
+# --- hybriddb import --csv, export --csv ---------------------------------------------------
+# c1 is loaded by the command, c2 through the mount's .import.csv, from the
+# same CSV (got.csv: quotes, commas, a newline in a field, empty fields).
+hdb_mount "$DATA" "$MNT"
+mkdir "$MNT/c1" "$MNT/c2"
+cp "$HDB_TMP/schema.json" "$MNT/c1/.schema"
+cp "$HDB_TMP/schema.json" "$MNT/c2/.schema"
+cp "$HDB_TMP/got.csv" "$MNT/c2/.import.csv" || fail ".import.csv of got.csv"
+hdb_umount "$MNT"
+rows=$(($(wc -l <"$HDB_TMP/got.csv") - 2)) # the header and a field's newline are not rows
+run_rc 0 "import --csv" "$HDB_BIN" import --csv "$DATA" c1 "$HDB_TMP/got.csv"
+run_rc 0 "export --csv" "$HDB_BIN" export --csv "$DATA" c1
+cp "$HDB_TMP/out" "$HDB_TMP/cli.csv"
+assert_file_eq "$HDB_TMP/got.csv" "$HDB_TMP/cli.csv"
+printf '%s\n' 'id,name' '70,a' '71,"two' 'lines"' '7x,b' '73,c' >"$HDB_TMP/bad.csv"
+run_rc 1 "import --csv of a row that does not fit" "$HDB_BIN" import --csv "$DATA" c1 "$HDB_TMP/bad.csv"
+grep -qF 'line 5, byte 28:' "$HDB_TMP/err" || fail "import --csv does not name line and byte: $(cat "$HDB_TMP/err")"
+grep -qF 'column id:' "$HDB_TMP/err" || fail "import --csv does not say why: $(cat "$HDB_TMP/err")"
+assert_eq "$rows" "$("$HDB_BIN" export "$DATA" c1 | wc -l)" "documents of c1 after a refused import --csv"
+run_rc 1 "import --csv into a missing collection" "$HDB_BIN" import --csv "$DATA" nothere "$HDB_TMP/got.csv"
+assert_eq 1 "$(wc -l <"$HDB_TMP/err")" "lines of the message for import --csv into a missing collection"
+run_rc 1 "import --csv into a collection without schema" "$HDB_BIN" import --csv "$DATA" s "$HDB_TMP/got.csv"
+assert_eq 1 "$(wc -l <"$HDB_TMP/err")" "lines of the message for import --csv into s"
+grep -qF 'not a table' "$HDB_TMP/err" || fail "import --csv into s: $(cat "$HDB_TMP/err")"
+run_rc 1 "export --csv of a collection without schema" "$HDB_BIN" export --csv "$DATA" s
+assert_eq 1 "$(wc -l <"$HDB_TMP/err")" "lines of the message for export --csv of s"
+grep -qF 'not a table' "$HDB_TMP/err" || fail "export --csv of s: $(cat "$HDB_TMP/err")"
+[ ! -s "$HDB_TMP/out" ] || fail "export --csv of s printed: $(head -c 200 "$HDB_TMP/out")"
+run_rc 2 "import of a .csv file without --csv" "$HDB_BIN" import "$DATA" fresh "$HDB_TMP/got.csv"
+grep -qF -- "import --csv $DATA fresh $HDB_TMP/got.csv" "$HDB_TMP/err" ||
+	fail "import of a .csv file without --csv does not suggest --csv: $(cat "$HDB_TMP/err")"
+truncate -s 513M "$HDB_TMP/big.csv"
+run_rc 1 "import --csv of 513 MiB" "$HDB_BIN" import --csv "$DATA" c1 "$HDB_TMP/big.csv"
+grep -qF '512 MiB' "$HDB_TMP/err" || fail "import --csv of 513 MiB: $(cat "$HDB_TMP/err")"
+hdb_mount "$DATA" "$MNT"
+assert_diff_r "$MNT/c2" "$MNT/c1"
+cat "$MNT/c1/.export.csv" >"$HDB_TMP/mnt.csv"
+assert_file_eq "$HDB_TMP/mnt.csv" "$HDB_TMP/cli.csv"
+assert_eq '{"id":2,"name":"comma, \"quote\"\nnewline"}' "$(cat "$MNT/c1/2.json")" "c1/2.json from import --csv"
+assert_eq "$rows" "$(ls "$MNT/c1" | wc -l)" "documents of c1 on the mount"
+[ ! -e "$MNT/fresh" ] || fail "import of a .csv file without --csv made a collection"
+hdb_umount "$MNT"
 pass
