@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <zlib.h>
 
 typedef void (*report_fn)(void *ctx, const char *file, uint64_t offset, const char *what);
@@ -257,6 +258,35 @@ static int inflate_block(hdb_sst_reader *r, uint64_t off, hdb_slice s, uint8_t *
 	return 0;
 }
 
+/* On a read fault in a file mapping the kernel maps the page-cache pages
+ * around it too ("fault-around", 64 KiB by default). */
+#define FAULT_AROUND_BYTES ((uintptr_t)64 << 10)
+
+/* An inflated block is read from its buffer (or the cache) from now on,
+ * never again from the mapping: the pages its read mapped leave this
+ * process's resident set.  They stay in the page cache, and a later read
+ * finds them there, so this changes nothing but the process's size, which
+ * would otherwise grow by every table page a scan, a compaction or a
+ * point read touched (a mount's memory budget, BENCHMARKS.md).  The whole
+ * fault-around window is dropped, neighbouring blocks, index and filter
+ * included: touching one of them again costs a minor fault. */
+static void drop_mapped(const hdb_sst_reader *r, hdb_slice s)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	if (page <= 0 || !s.len)
+		return;
+	uintptr_t unit = (uintptr_t)page > FAULT_AROUND_BYTES ? (uintptr_t)page : FAULT_AROUND_BYTES;
+	uintptr_t base = (uintptr_t)r->map, mask = unit - 1, pmask = (uintptr_t)page - 1;
+	uintptr_t start = (uintptr_t)s.data & ~mask; /* windows are aligned in memory */
+	uintptr_t end = ((uintptr_t)s.data + s.len + mask) & ~mask;
+	uintptr_t limit = (base + r->len + pmask) & ~pmask;
+	if (start < base)
+		start = base;
+	if (end > limit)
+		end = limit;
+	(void)madvise((void *)start, end - start, MADV_DONTNEED); /* a hint: failure changes nothing */
+}
+
 static void release_block(hdb_sst_reader *r, struct blk *b)
 {
 	if (b->ch)
@@ -301,6 +331,7 @@ static int load_block(hdb_sst_reader *r, const hdb_sst_handle *h, bool fill_cach
 	rc = inflate_block(r, h->offset, s, &buf, &n);
 	if (rc)
 		return rc;
+	drop_mapped(r, s);
 	if (r->cache && fill_cache) {
 		b->ch = hdb_cache_insert(r->cache, r->number, h->offset, buf, n);
 		if (!b->ch)

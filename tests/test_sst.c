@@ -272,6 +272,50 @@ static void test_sst_iter_returns_all_entries_compressed_without_cache(void **st
 	iterate_all(*state, true, false);
 }
 
+/* Resident bytes of this process's mapping of path (/proc/self/smaps). */
+static uint64_t mapped_rss(const char *path)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	assert_non_null(f);
+	char line[512];
+	bool in = false;
+	uint64_t kb = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) /* a mapping's first line */
+			in = strstr(line, path) != NULL;
+		unsigned long long v;
+		if (in && sscanf(line, "Rss: %llu kB", &v) == 1)
+			kb += v;
+	}
+	fclose(f);
+	return kb * 1024;
+}
+
+/* A scan inflates every block; the mapped bytes it read must not stay in
+ * the process's resident set (a daemon would grow by every table it
+ * compacts). */
+static void test_sst_scan_leaves_no_data_pages_resident(void **state)
+{
+	struct sst_fixture *f = *state;
+	hdb_sst_options o = opts(true, 0);
+	o.bloom_bits_per_key = 0; /* no filter: only the index stays in use */
+	uint64_t size = build_n(f->path, 100000, &o);
+	hdb_sst_reader *r = open_ok(f, false);
+	hdb_iiter *it = hdb_sst_iter_new(r, false);
+	assert_non_null(it);
+	int i = 0;
+	for (hdb_iiter_seek_first(it); hdb_iiter_valid(it); hdb_iiter_next(it))
+		expect_entry(it, i++);
+	assert_int_equal(i, 100000);
+	uint64_t rss = mapped_rss(f->path);
+	if (rss > size / 8)
+		fail_msg("%llu of the table's %llu bytes still resident after the scan", (unsigned long long)rss,
+		         (unsigned long long)size);
+	hdb_iiter_destroy(it);
+	hdb_sst_unref(r);
+}
+
 static void test_sst_seek_lands_on_first_key_at_or_after(void **state)
 {
 	struct sst_fixture *f = *state;
@@ -1181,6 +1225,7 @@ int main(void)
 		T(test_sst_iter_returns_all_entries_uncompressed),
 		T(test_sst_iter_returns_all_entries_compressed),
 		T(test_sst_iter_returns_all_entries_compressed_without_cache),
+		T(test_sst_scan_leaves_no_data_pages_resident),
 		T(test_sst_seek_lands_on_first_key_at_or_after),
 		T(test_sst_absent_keys_are_answered_by_bloom),
 		T(test_sst_absent_keys_without_filter_are_absent),
