@@ -86,6 +86,9 @@ typedef struct hdb_fs_opts {
 	bool read_only;        /* refuse every change with EROFS */
 	bool sync_always;      /* each commit is durable before its reply */
 	bool noatime;          /* never update atime on read */
+	bool splice;           /* ask the kernel to move request and reply
+	                          data through pipes (BENCHMARKS.md: slower
+	                          for documents, so off by default) */
 	uint64_t max_doc_size; /* largest file content; default 64 MiB */
 	uint32_t owner_uid;    /* owner of a new root and of /.control */
 	uint32_t owner_gid;

@@ -67,6 +67,12 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Every write must reach the daemon before close returns. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	hdb_fs *fs = userdata;
+	unsigned splice = FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	if (fs->opt.splice)
+		conn->want |= conn->capable & splice;
+	else
+		conn->want &= ~splice;
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

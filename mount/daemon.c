@@ -137,7 +137,7 @@ static void detach(void)
 	}
 }
 
-static int serve(struct fuse_session *se)
+static int serve(struct fuse_session *se, bool clone_fd)
 {
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	if (!lc)
@@ -148,7 +148,7 @@ static int serve(struct fuse_session *se)
 		threads = MIN_WORKER_THREADS;
 	if (threads > MAX_WORKER_THREADS)
 		threads = MAX_WORKER_THREADS;
-	fuse_loop_cfg_set_clone_fd(lc, 0);
+	fuse_loop_cfg_set_clone_fd(lc, clone_fd ? 1 : 0);
 	fuse_loop_cfg_set_max_threads(lc, (unsigned)threads);
 	int rc = fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
@@ -193,7 +193,7 @@ static int run(hdb_mount_cfg *cfg, int status_fd)
 	if (status_fd >= 0)
 		detach();
 	report(&status_fd, HDB_EXIT_OK);
-	rc = serve(se);
+	rc = serve(se, cfg->clone_fd);
 	if (rc < 0)
 		fuse_log(FUSE_LOG_ERR, "hybriddb: session ended: %s\n", strerror(-rc));
 	fuse_session_unmount(se);

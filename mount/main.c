@@ -68,6 +68,7 @@ static const char usage_mount[] =
 	"  -o compression=on|off   zlib per table block (default on)\n"
 	"  -o ro              read-only\n"
 	"  -o noatime         never update access times\n"
+	"  -o clone_fd, -o splice  FUSE transport tuning (off; see the man page)\n"
 	"  other -o options go to libfuse (allow_other, auto_unmount, ...);\n"
 	"  default_permissions is always on.  Sizes take k, M or G suffixes.\n"
 	"Unmount with: fusermount3 -u MNT\n";

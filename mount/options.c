@@ -126,6 +126,14 @@ static int apply_one(hdb_mount_cfg *c, const char *o, bool *ours)
 		c->eng.cache_size = (size_t)v;
 		return 0;
 	}
+	if (KEY("clone_fd") && !val) {
+		c->clone_fd = true;
+		return 0;
+	}
+	if (KEY("splice") && !val) {
+		c->fs.splice = true;
+		return 0;
+	}
 	if (KEY("max_doc_size"))
 		return size_opt(val, 1, MAX_DOC_LIMIT, &c->fs.max_doc_size);
 	if (KEY("compression") && val) {

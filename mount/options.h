@@ -31,6 +31,8 @@ typedef struct hdb_mount_cfg {
 	hdb_options eng;
 	hdb_fs_opts fs;
 	char *fuse_opts;   /* malloc'd comma list for libfuse, or NULL */
+	bool clone_fd;     /* each worker thread reads its own /dev/fuse
+	                      clone (BENCHMARKS.md: no faster here; off) */
 } hdb_mount_cfg;
 
 void hdb_mount_cfg_init(hdb_mount_cfg *c);

@@ -75,6 +75,18 @@ static void test_options_mount_defaults_are_small_buffers(void **state)
 	hdb_mount_cfg *c = *state;
 	assert_int_equal(c->eng.memtable_size, 16u << 20);
 	assert_int_equal(c->eng.cache_size, 32u << 20);
+	assert_false(c->clone_fd);
+	assert_false(c->fs.splice);
+}
+
+static void test_options_transport_tuning_applies(void **state)
+{
+	hdb_mount_cfg *c = *state;
+	char err[128] = "";
+	assert_int_equal(hdb_mount_apply_opts(c, "clone_fd,splice", err, sizeof(err)), 0);
+	assert_true(c->clone_fd);
+	assert_true(c->fs.splice);
+	assert_null(c->fuse_opts); /* ours, not passed to libfuse */
 }
 
 static void test_options_sizes_and_compression_apply(void **state)
@@ -136,6 +148,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_options_sizes_and_compression_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_tiny_memtable_is_einval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_mount_defaults_are_small_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_options_transport_tuning_applies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_mount8_noise_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_unknown_go_to_libfuse_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_ro_is_ours_and_the_kernels, setup, teardown),

@@ -43,7 +43,7 @@ done
 
 # --- every -o option at once; an empty DATA directory is created in --------
 mkdir "$DATA"
-hdb_mount "$DATA" "$MNT" -o sync=always,memtable_size=1M,cache_size=4M,max_doc_size=2M,compression=off
+hdb_mount "$DATA" "$MNT" -o sync=always,memtable_size=1M,cache_size=4M,max_doc_size=2M,compression=off,clone_fd,splice
 mkdir "$MNT/users"
 cp "$SRC/alice.json" "$MNT/users/" || fail "write with all options set failed"
 assert_file_eq "$SRC/alice.json" "$MNT/users/alice.json"
