@@ -340,18 +340,17 @@ int fs_txn_write(hdb_fs *fs, fs_txn *t)
 		if (rc)
 			return rc;
 	}
-	/* From here until fs_txn_end, the table may lag the engine: readers
-	 * of idle inodes wait (fs_read_idle). */
-	hdb_itable_lock(fs->itab);
-	hdb_itable_change_begin(fs->itab);
-	hdb_itable_unlock(fs->itab);
 	if (hdb_batch_count(t->b)) {
 		int rc = hdb_write(fs->db, t->b, false);
 		if (rc)
 			return rc;
 	}
 	fs->sb = t->sb;
+	/* The change is in the engine; until fs_txn_end the table catches up
+	 * (attributes here, names and removals in the caller), and readers of
+	 * idle inodes wait for that (fs_read_idle). */
 	hdb_itable_lock(fs->itab);
+	hdb_itable_change_begin(fs->itab);
 	for (int k = 0; k < t->nupd; k++) {
 		hdb_inode *i = hdb_itable_get(fs->itab, t->upd[k].ino);
 		if (i && i->x) /* an idle inode's attributes are the stored ones */
@@ -379,6 +378,15 @@ int fs_txn_end(hdb_fs *fs, fs_txn *t, int rc, bool durable)
 /* Tries of fs_read_idle before it holds commit_mu for its read. */
 #define FS_READ_IDLE_TRIES 4
 
+/*
+ * The epoch turns odd once a change is in the engine and even again once
+ * the table reflects it (fs_txn_write, fs_txn_end).  A read is kept when
+ * the epoch was even and did not move: no change caught the table up in
+ * between.  A change written but not yet catching up is invisible to the
+ * epoch; it can only make the entry look moved or gone (a rename, an
+ * unlink), which is retried in step with changes; its attribute changes
+ * reach an x installed meanwhile through fs_txn_write's apply.
+ */
 int fs_read_idle(hdb_fs *fs, uint64_t ino, hdb_inode **out, hdb_fs_attr *a)
 {
 	/* A caller inside a change (holding commit_mu) reads what its own
@@ -399,8 +407,8 @@ int fs_read_idle(hdb_fs *fs, uint64_t ino, hdb_inode **out, hdb_fs_attr *a)
 		char name[HDB_FS_NAME_MAX + 1];
 		memcpy(name, hdb_inode_name(i), nlen + 1);
 		hdb_itable_unlock(fs->itab);
-		/* A change in progress, or several that got in the way: wait
-		 * for commit_mu, under which no change is in progress. */
+		/* A change catching the table up, or several that got in the
+		 * way: wait for commit_mu, which the change holds until done. */
 		if (!serial && ((epoch & 1) || tries == FS_READ_IDLE_TRIES)) {
 			pthread_mutex_lock(&fs->commit_mu);
 			serial = locked = true;
@@ -412,9 +420,19 @@ int fs_read_idle(hdb_fs *fs, uint64_t ino, hdb_inode **out, hdb_fs_attr *a)
 		if (!serial && hdb_itable_epoch(fs->itab) != epoch)
 			continue;
 		*out = hdb_itable_get(fs->itab, ino);
-		if (!*out)
+		if (!*out) {
 			rc = -ENOENT;
-		else if (!rc && a->ino != ino)
+			break;
+		}
+		bool agree = !rc && a->ino == ino;
+		if (!agree && !serial && (!rc || rc == -ENOENT)) {
+			hdb_itable_unlock(fs->itab);
+			pthread_mutex_lock(&fs->commit_mu);
+			serial = locked = true;
+			hdb_itable_lock(fs->itab);
+			continue;
+		}
+		if (!rc && !agree)
 			rc = -EIO; /* the table and the entries disagree */
 		break;
 	}

@@ -32,10 +32,10 @@
  * REQUIRE it held.  An hdb_inode pointer is valid only while the lock is
  * held (or while the caller holds a reference that keeps it: nlookup > 0
  * or nopen > 0, and then only its fields under the lock).  The epoch is a
- * sequence count over changes: odd from just before a change is written
- * to the engine until the table reflects it (hdb_itable_change_begin/end),
- * so a reader of an idle inode's entry with the lock dropped keeps what it
- * read only if the epoch was even and did not move meanwhile.
+ * sequence count over changes: odd from when a change is in the engine
+ * until the table reflects it (hdb_itable_change_begin/end), so a reader
+ * of an idle inode's entry with the lock dropped keeps what it read only
+ * if the epoch was even and did not move meanwhile (fs_read_idle).
  *
  * Invariants: nlookup + nopen > 0 or pinned, for every inode in the table;
  * the name is NUL-terminated and nlen == strlen(name); x != NULL for
