@@ -41,6 +41,8 @@ struct hdb_sst_reader {
 	hdb_slice index;        /* index block contents, in map */
 	uint64_t index_off;
 	hdb_slice filter;       /* filter contents in map; len 0: none */
+	uint64_t data_end;      /* data blocks lie in [0, data_end) */
+	atomic_uint inflates;   /* blocks inflated, for drop_data */
 	uint64_t entries;       /* from the footer */
 	report_fn report;       /* hdb_sst_check only */
 	void *report_ctx;
@@ -117,6 +119,7 @@ static int load_index(hdb_sst_reader *r, const hdb_sst_footer *f)
 		return sst_corrupt(r, f->index.offset, "index block is not stored raw");
 	r->index = s;
 	r->index_off = f->index.offset;
+	r->data_end = f->index.offset;
 	return 0;
 }
 
@@ -132,6 +135,8 @@ static int load_filter(hdb_sst_reader *r, const hdb_sst_footer *f)
 	if (type != HDB_SST_COMPRESS_NONE)
 		return sst_corrupt(r, f->filter.offset, "filter block is not stored raw");
 	r->filter = s;
+	if (f->filter.offset < r->data_end)
+		r->data_end = f->filter.offset;
 	return 0;
 }
 
@@ -258,33 +263,34 @@ static int inflate_block(hdb_sst_reader *r, uint64_t off, hdb_slice s, uint8_t *
 	return 0;
 }
 
-/* On a read fault in a file mapping the kernel maps the page-cache pages
- * around it too ("fault-around", 64 KiB by default). */
-#define FAULT_AROUND_BYTES ((uintptr_t)64 << 10)
+/* Blocks a reader inflates between two drop_data calls. */
+#define DROP_EVERY 16
 
-/* An inflated block is read from its buffer (or the cache) from now on,
- * never again from the mapping: the pages its read mapped leave this
- * process's resident set.  They stay in the page cache, and a later read
- * finds them there, so this changes nothing but the process's size, which
- * would otherwise grow by every table page a scan, a compaction or a
- * point read touched (a mount's memory budget, BENCHMARKS.md).  The whole
- * fault-around window is dropped, neighbouring blocks, index and filter
- * included: touching one of them again costs a minor fault. */
-static void drop_mapped(const hdb_sst_reader *r, hdb_slice s)
+/* How far a scan runs before it drops the mapped pages behind it. */
+#define SWEEP_BYTES ((uint64_t)1 << 20)
+
+/*
+ * Table bytes that were read do not stay in this process's resident set:
+ * an inflated block is read from its buffer (or the cache) from then on,
+ * and a scan does not return behind itself.  The pages leave the mapping,
+ * not the page cache, so a later read finds them there (a minor fault);
+ * this changes nothing but the process's size, which would otherwise grow
+ * by every table page a scan, a compaction or a point read touched (a
+ * mount's memory budget, BENCHMARKS.md).  A pointer into the mapping stays
+ * valid: madvise only unmaps the pages.  The kernel maps more than the
+ * pages a read touches (fault-around, large folios), so whole ranges are
+ * dropped: [0, to) of the data blocks, never the index and filter.
+ */
+static void drop_data(const hdb_sst_reader *r, uint64_t to)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	if (page <= 0 || !s.len)
+	if (page <= 0 || !r->map)
 		return;
-	uintptr_t unit = (uintptr_t)page > FAULT_AROUND_BYTES ? (uintptr_t)page : FAULT_AROUND_BYTES;
-	uintptr_t base = (uintptr_t)r->map, mask = unit - 1, pmask = (uintptr_t)page - 1;
-	uintptr_t start = (uintptr_t)s.data & ~mask; /* windows are aligned in memory */
-	uintptr_t end = ((uintptr_t)s.data + s.len + mask) & ~mask;
-	uintptr_t limit = (base + r->len + pmask) & ~pmask;
-	if (start < base)
-		start = base;
-	if (end > limit)
-		end = limit;
-	(void)madvise((void *)start, end - start, MADV_DONTNEED); /* a hint: failure changes nothing */
+	if (to > r->data_end)
+		to = r->data_end;
+	size_t n = (size_t)to & ~((size_t)page - 1);
+	if (n)
+		(void)madvise((void *)r->map, n, MADV_DONTNEED); /* a hint: failure changes nothing */
 }
 
 static void release_block(hdb_sst_reader *r, struct blk *b)
@@ -331,7 +337,10 @@ static int load_block(hdb_sst_reader *r, const hdb_sst_handle *h, bool fill_cach
 	rc = inflate_block(r, h->offset, s, &buf, &n);
 	if (rc)
 		return rc;
-	drop_mapped(r, s);
+	/* Point reads drop every DROP_EVERY blocks: a few calls, and what the
+	 * faults in between mapped stays bounded. */
+	if (atomic_fetch_add_explicit(&r->inflates, 1, memory_order_relaxed) % DROP_EVERY == DROP_EVERY - 1)
+		drop_data(r, r->data_end);
 	if (r->cache && fill_cache) {
 		b->ch = hdb_cache_insert(r->cache, r->number, h->offset, buf, n);
 		if (!b->ch)
@@ -465,6 +474,8 @@ struct sst_iter {
 	hdb_iiter *data;        /* over blk; NULL when not positioned */
 	struct blk blk;
 	int status;             /* first error of the iterator itself */
+	bool read_any;          /* a data block was loaded */
+	uint64_t swept;         /* mapped pages before this offset dropped */
 };
 
 static void si_drop_data(struct sst_iter *si)
@@ -487,6 +498,11 @@ static void si_open_data(struct sst_iter *si)
 	if (rc) {
 		si->status = rc;
 		return;
+	}
+	si->read_any = true;
+	if (h.offset > si->swept && h.offset - si->swept >= SWEEP_BYTES) {
+		drop_data(si->r, h.offset); /* behind the scan */
+		si->swept = h.offset;
 	}
 	si->data = hdb_block_iter_new(si->blk.data, si->blk.n, hdb_ikey_cmp_fn, NULL, NULL, si->r->name,
 	                              h.offset);
@@ -575,6 +591,8 @@ static void si_destroy(hdb_iiter *base)
 {
 	struct sst_iter *si = (struct sst_iter *)base;
 	si_drop_data(si);
+	if (si->read_any)
+		drop_data(si->r, si->r->data_end);
 	hdb_iiter_destroy(si->index);
 	hdb_sst_unref(si->r);
 	free(si);
