@@ -292,16 +292,35 @@ static uint64_t mapped_rss(const char *path)
 	return kb * 1024;
 }
 
+/* A compressed table of 100000 keys without a filter (only the index
+ * stays in use), opened uncached; *size gets its size. */
+static hdb_sst_reader *open_unfiltered(struct sst_fixture *f, uint64_t *size)
+{
+	hdb_sst_options o = opts(true, 0);
+	o.bloom_bits_per_key = 0;
+	*size = build_n(f->path, 100000, &o);
+	return open_ok(f, false);
+}
+
+/* Drops r; fails when more than size / div of its table was resident. */
+static void unref_expecting_unmapped(struct sst_fixture *f, hdb_sst_reader *r, uint64_t size, uint64_t div,
+                                     const char *after)
+{
+	uint64_t rss = mapped_rss(f->path);
+	hdb_sst_unref(r);
+	if (rss > size / div)
+		fail_msg("%llu of the table's %llu bytes still resident after %s", (unsigned long long)rss,
+		         (unsigned long long)size, after);
+}
+
 /* A scan inflates every block; the mapped bytes it read must not stay in
  * the process's resident set (a daemon would grow by every table it
  * compacts). */
 static void test_sst_scan_leaves_no_data_pages_resident(void **state)
 {
 	struct sst_fixture *f = *state;
-	hdb_sst_options o = opts(true, 0);
-	o.bloom_bits_per_key = 0; /* no filter: only the index stays in use */
-	uint64_t size = build_n(f->path, 100000, &o);
-	hdb_sst_reader *r = open_ok(f, false);
+	uint64_t size;
+	hdb_sst_reader *r = open_unfiltered(f, &size);
 	hdb_iiter *it = hdb_sst_iter_new(r, false);
 	assert_non_null(it);
 	int i = 0;
@@ -310,11 +329,7 @@ static void test_sst_scan_leaves_no_data_pages_resident(void **state)
 	assert_int_equal(i, 100000);
 	assert_int_equal(hdb_iiter_status(it), 0);
 	hdb_iiter_destroy(it);
-	uint64_t rss = mapped_rss(f->path);
-	hdb_sst_unref(r);
-	if (rss > size / 8)
-		fail_msg("%llu of the table's %llu bytes still resident after the scan", (unsigned long long)rss,
-		         (unsigned long long)size);
+	unref_expecting_unmapped(f, r, size, 8, "the scan");
 }
 
 /* Point reads inflate blocks too: after every 16th, the reader drops what
@@ -322,17 +337,11 @@ static void test_sst_scan_leaves_no_data_pages_resident(void **state)
 static void test_sst_point_reads_leave_few_pages_resident(void **state)
 {
 	struct sst_fixture *f = *state;
-	hdb_sst_options o = opts(true, 0);
-	o.bloom_bits_per_key = 0;
-	uint64_t size = build_n(f->path, 100000, &o);
-	hdb_sst_reader *r = open_ok(f, false);
+	uint64_t size;
+	hdb_sst_reader *r = open_unfiltered(f, &size);
 	for (int i = 0; i < 32; i++)
 		expect_found(r, i * 3121, false, NULL);
-	uint64_t rss = mapped_rss(f->path);
-	hdb_sst_unref(r);
-	if (rss > size / 4)
-		fail_msg("%llu of the table's %llu bytes still resident after point reads", (unsigned long long)rss,
-		         (unsigned long long)size);
+	unref_expecting_unmapped(f, r, size, 4, "point reads");
 }
 
 static void test_sst_seek_lands_on_first_key_at_or_after(void **state)
