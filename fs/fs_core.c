@@ -441,6 +441,19 @@ int fs_read_idle(hdb_fs *fs, uint64_t ino, hdb_inode **out, hdb_fs_attr *a)
 	return rc;
 }
 
+int fs_refresh_idle(hdb_fs *fs, uint64_t epoch, hdb_fs_attr *a, hdb_inode **out)
+{
+	hdb_inode *i = hdb_itable_get(fs->itab, a->ino);
+	*out = i;
+	if (!i || i->x || (!(epoch & 1) && epoch == hdb_itable_epoch(fs->itab)))
+		return 0;
+	hdb_fs_attr now;
+	int rc = fs_read_idle(fs, a->ino, out, &now);
+	if (!rc)
+		*a = now;
+	return *out ? rc : 0; /* forgotten meanwhile: as read */
+}
+
 int fs_inode_get_loaded(hdb_fs *fs, uint64_t ino, hdb_inode **out)
 {
 	hdb_fs_attr a;

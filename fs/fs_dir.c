@@ -162,21 +162,15 @@ static int add_stored(struct fill *f, const char *name, size_t nlen, const hdb_f
 			rc = remember(f, (const uint8_t *)name, nlen, off);
 		return rc;
 	}
-	hdb_fs_attr fresh;
+	hdb_fs_attr cur = *a;
+	hdb_inode *i;
 	hdb_itable_lock(fs->itab);
-	hdb_inode *i = hdb_itable_get(fs->itab, a->ino);
-	if (i && !i->x && ((f->epoch & 1) || f->epoch != hdb_itable_epoch(fs->itab))) {
-		/* A change since the listing was read may have reached this
-		 * idle inode, whose cached attributes the kernel would keep. */
-		rc = fs_read_idle(fs, a->ino, &i, &fresh);
-		if (rc && i) {
-			hdb_itable_unlock(fs->itab);
-			return rc == -ENOENT ? 0 : rc; /* removed meanwhile */
-		}
-		if (!rc)
-			a = &fresh;
-		rc = 0; /* else forgotten meanwhile: as listed */
+	rc = fs_refresh_idle(fs, f->epoch, &cur, &i);
+	if (rc) {
+		hdb_itable_unlock(fs->itab);
+		return rc == -ENOENT ? 0 : rc; /* removed meanwhile */
 	}
+	a = &cur;
 	if (i && i->x)
 		hdb_fs_stat(i, &e.attr);
 	else

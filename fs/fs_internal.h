@@ -248,6 +248,15 @@ int fs_snap_inode(hdb_fs *fs, uint64_t ino, fs_snap *s);
  * between the read and the return.  -ENOENT when the table does not hold
  * ino, or the read's error. */
 int fs_read_idle(hdb_fs *fs, uint64_t ino, hdb_inode **out, hdb_fs_attr *a);
+/* An epoch no table has: a read taken "then" is always refreshed. */
+#define FS_EPOCH_UNKNOWN UINT64_MAX
+/* REQUIRES the itab lock, which it may drop and take again.  *a is an
+ * entry's attributes read when the table's epoch was `epoch` (or
+ * FS_EPOCH_UNKNOWN); the kernel keeps what it is given, so if inode a->ino
+ * is held idle and a change may have passed since, *a becomes what is
+ * stored now.  *out gets the inode (NULL if not held).  0, or the read's
+ * error while the inode is still held (-ENOENT: removed meanwhile). */
+int fs_refresh_idle(hdb_fs *fs, uint64_t epoch, hdb_fs_attr *a, hdb_inode **out);
 /* Like fs_read_idle, and the inode gets loaded (its x). */
 int fs_inode_get_loaded(hdb_fs *fs, uint64_t ino, hdb_inode **out);
 

@@ -151,17 +151,7 @@ int fs_node_lookup(hdb_fs *fs, uint64_t parent, const char *name, struct stat *o
 		return rc;
 	hdb_inode *i;
 	hdb_itable_lock(fs->itab);
-	i = hdb_itable_get(fs->itab, a.ino);
-	if (i && !i->x && ((epoch & 1) || epoch != hdb_itable_epoch(fs->itab))) {
-		/* A change since the read may have reached this idle inode:
-		 * the kernel would keep its attributes. */
-		hdb_fs_attr fresh;
-		rc = fs_read_idle(fs, a.ino, &i, &fresh);
-		if (!rc)
-			a = fresh;
-		else if (!i)
-			rc = 0; /* forgotten meanwhile: as read */
-	}
+	rc = fs_refresh_idle(fs, epoch, &a, &i);
 	if (!rc)
 		rc = hdb_itable_ref(fs->itab, parent, name, nlen, &a, 1, false, &i);
 	if (!rc && i->x)

@@ -1469,13 +1469,13 @@ static bool add_listed(fuse_req_t req, struct qh *h, size_t i, bool plus, char *
 		need = fuse_add_direntry(req, buf + *len, room, name, &e.attr, off);
 	} else {
 		if (doc) {
+			hdb_inode *in;
+			hdb_fs_attr cur = h->attrs[i];
 			hdb_itable_lock(fs->itab);
-			hdb_inode *in = hdb_itable_get(fs->itab, h->attrs[i].ino);
-			hdb_fs_attr fresh;
-			/* A held idle document: its attributes as stored now (the
-			 * kernel keeps what it gets), not as the query read them. */
-			if (in && !in->x && !fs_read_idle(fs, h->attrs[i].ino, &in, &fresh))
-				hdb_fs_attr_to_stat(&fresh, &e.attr);
+			/* A held idle document: its attributes as stored now, not
+			 * as the query read them; unreadable: as the query read. */
+			if (!fs_refresh_idle(fs, FS_EPOCH_UNKNOWN, &cur, &in))
+				hdb_fs_attr_to_stat(&cur, &e.attr);
 			if (in && in->x)
 				hdb_fs_stat(in, &e.attr);
 			e.attr_timeout = in && in->x && in->x->ndirty ? 0 : FS_CACHE_TIMEOUT; /* see fs_file_getattr */
