@@ -133,6 +133,12 @@ void fs_notify_inval_inode(hdb_fs *fs, uint64_t ino)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
+void fs_notify_inval_attr(hdb_fs *fs, uint64_t ino)
+{
+	if (fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+}
+
 void fs_mark_kernel_cached(hdb_fs *fs, uint64_t ino)
 {
 	hdb_itable_lock(fs->itab);

@@ -2,9 +2,12 @@
  * fs_file.c — open files: content buffers, write-back at close, and the
  * document rule (a "*.json" file commits only valid JSON).
  */
+#define FUSE_USE_VERSION 314
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fuse_lowlevel.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,7 +269,7 @@ int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, int pid, fs_
 		x->nopen++;
 		if (fh->rewriter)
 			x->nrewrite++;
-		fh->uncached = !writable && (x->ndirty || x->nrewrite);
+		fh->uncached = !writable && (x->ndirty || x->nrewrite || x->npush);
 		if (!writable && !fh->uncached) {
 			fh->rnext = x->readers;
 			x->readers = fh;
@@ -306,21 +309,27 @@ static bool not_after(hdb_fs_ts x, hdb_fs_ts y)
 	return x.sec < y.sec || (x.sec == y.sec && x.nsec <= y.nsec);
 }
 
-/* relatime: the first read of an open updates atime when it is not newer
- * than mtime or ctime, or is a day old. */
-static void maybe_touch_atime(hdb_fs *fs, uint64_t ino)
+/* relatime: an access updates atime when it is not newer than mtime or
+ * ctime, or is a day old. */
+static bool atime_due(const hdb_fs_attr *a, hdb_fs_ts now)
+{
+	return not_after(a->atime, a->mtime) || not_after(a->atime, a->ctime) || now.sec - a->atime.sec >= 86400;
+}
+
+/* The first read of an open updates atime by the relatime rule.  Whether
+ * it changed it. */
+static bool maybe_touch_atime(hdb_fs *fs, uint64_t ino)
 {
 	if (fs->opt.noatime || fs->opt.read_only)
-		return;
+		return false;
 	hdb_fs_ts now = hdb_fs_now();
 	fs_snap s;
 	fs_txn t;
 	if (fs_txn_begin(fs, &t))
-		return;
+		return false;
 	int rc = fs_snap_inode(fs, ino, &s);
-	if (!rc && !s.unlinked &&
-	    (not_after(s.attr.atime, s.attr.mtime) || not_after(s.attr.atime, s.attr.ctime) ||
-	     now.sec - s.attr.atime.sec >= 86400)) {
+	bool touch = !rc && !s.unlinked && atime_due(&s.attr, now);
+	if (touch) {
 		s.attr.atime = now;
 		hdb_fs_attr disk = s.attr;
 		disk.size = s.dsize;
@@ -330,6 +339,70 @@ static void maybe_touch_atime(hdb_fs *fs, uint64_t ino)
 			rc = fs_txn_write(fs, &t);
 	}
 	fs_txn_end(fs, &t, rc, false);
+	return touch && !rc;
+}
+
+/*
+ * A small document's content goes to the kernel's page cache with its open
+ * (FUSE_NOTIFY_STORE), so that reading it takes no READ round trip.  That
+ * saves a second one too: the kernel marks atime stale after every read it
+ * sends here, and the next stat of the file then asks for attributes.
+ *
+ * Pages the kernel holds are never dirty (writable handles use direct I/O),
+ * so storing committed content overwrites nothing newer.  A commit that
+ * lands while the content is on its way bumps cgen and invalidates the
+ * pages; the push checks cgen after storing and invalidates them again if
+ * it stored an older version.  Opens meanwhile (npush) bypass the page
+ * cache, so none reads the older version in between.
+ *
+ * The store waits for the locks of pages that the kernel is reading in
+ * through another worker (a READ of a reader that got no push).  One push
+ * at a time, skipped when another is under way, leaves the other workers
+ * free to answer those READs.
+ */
+void fs_file_push(hdb_fs *fs, fs_fh *fh)
+{
+	size_t len = fh->buf.len;
+	if (!fs->se || fh->kind != FS_FH_FILE || !fh->cached_reader || !len || len > FS_PUSH_MAX ||
+	    atomic_load_explicit(&fs->no_push, memory_order_relaxed))
+		return;
+	if (atomic_exchange_explicit(&fs->pushing, true, memory_order_acquire))
+		return;
+	hdb_fs_ts now = hdb_fs_now();
+	bool push = false, touch = false;
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, fh->ino);
+	if (i && i->x && i->x->cgen == fh->gen && !i->x->ndirty && !i->x->nrewrite) {
+		i->x->npush++;
+		push = true;
+		touch = atime_due(&i->x->attr, now);
+	}
+	hdb_itable_unlock(fs->itab);
+	if (!push) {
+		atomic_store_explicit(&fs->pushing, false, memory_order_release);
+		return;
+	}
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	bv.buf[0].mem = fh->buf.data;
+	int rc = fuse_lowlevel_notify_store(fs->se, fh->ino, 0, &bv, 0);
+	atomic_store_explicit(&fs->pushing, false, memory_order_release);
+	hdb_itable_lock(fs->itab);
+	i = hdb_itable_get(fs->itab, fh->ino); /* loaded: fh is open */
+	i->x->npush--;
+	bool stale = i->x->cgen != fh->gen;
+	hdb_itable_unlock(fs->itab);
+	if (stale)
+		fs_notify_inval_inode(fs, fh->ino);
+	if (rc == -ENOSYS)
+		atomic_store_explicit(&fs->no_push, true, memory_order_relaxed);
+	if (rc)
+		return; /* reads come here, and consider atime */
+	FS_COUNT(fs, pushes);
+	/* Reads will not come: this is the access that counts for atime, and
+	 * the kernel's copy of the attributes must be refreshed after it. */
+	fh->read_seen = true;
+	if (touch && maybe_touch_atime(fs, fh->ino))
+		fs_notify_inval_attr(fs, fh->ino);
 }
 
 int fs_file_open_virtual(hdb_fs *fs, uint64_t ino, int flags, fs_fh **out)

@@ -53,12 +53,15 @@ struct fuse_ctx;
 /* How long an in-place rewrite waits for page-cache readers to close
  * (park.c). */
 #define FS_REWRITE_WAIT_MS 2000
+/* Documents up to this size are handed to the kernel's page cache with
+ * their open (fs_file_push); larger ones are read on demand. */
+#define FS_PUSH_MAX (64 * 1024)
 
 /* Operation counters reported in /.stats (relaxed atomics). */
 #define HDB_FS_COUNTERS(X)                                                                         \
 	X(lookups) X(getattrs) X(setattrs) X(creates) X(mkdirs) X(unlinks) X(rmdirs) X(renames)    \
-	X(symlinks) X(opens) X(reads) X(writes) X(commits) X(fsyncs) X(readdirs) X(json_errors)     \
-	X(rewrite_waits_expired)
+	X(symlinks) X(opens) X(pushes) X(reads) X(writes) X(commits) X(fsyncs) X(readdirs)          \
+	X(json_errors) X(rewrite_waits_expired)
 
 typedef struct hdb_fs_counters {
 #define X(name) atomic_uint_fast64_t name;
@@ -90,6 +93,8 @@ struct hdb_fs {
 	struct fs_query *q;       /* queries and indexes (qindex.h); set up by hdb_fs_new */
 	struct fs_tables *tables; /* schemas of tables (tables.h); set up by hdb_fs_new */
 	struct fs_park *park;     /* in-place opens waiting for readers (park.c) */
+	atomic_bool no_push;      /* the kernel refused a FUSE_NOTIFY_STORE */
+	atomic_bool pushing;      /* a worker is in fs_file_push's store */
 };
 
 /* An open file (or virtual file). */
@@ -187,9 +192,6 @@ int hdb_fs_path(hdb_fs *fs, uint64_t parent, const char *name, char *out, size_t
 /* REQUIRES the itab lock and ino->x (a loaded inode). */
 void hdb_fs_stat(const hdb_inode *ino, struct stat *st);
 void hdb_fs_attr_to_stat(const hdb_fs_attr *a, struct stat *st);
-/* Tell the kernel to drop cached attributes and pages of ino / a cached
- * name (after a change it did not make itself, such as an undone create).
- * Call with no fs lock held. */
 /* A keep_cache open of ino was granted: the kernel may hold its pages. */
 void fs_mark_kernel_cached(hdb_fs *fs, uint64_t ino);
 /* ino's committed content changed: read-only handles reload it, and pages
@@ -198,7 +200,12 @@ void fs_mark_kernel_cached(hdb_fs *fs, uint64_t ino);
 void fs_content_changed(hdb_fs *fs, uint64_t ino);
 /* Whether some open handle holds uncommitted writes to ino. */
 bool fs_unsettled(hdb_fs *fs, uint64_t ino);
+/* Tell the kernel to drop cached attributes and pages of ino / a cached
+ * name (after a change it did not make itself, such as an undone create).
+ * Call with no fs lock held. */
 void fs_notify_inval_inode(hdb_fs *fs, uint64_t ino);
+/* The same for the attributes of ino only (its pages stay). */
+void fs_notify_inval_attr(hdb_fs *fs, uint64_t ino);
 void fs_notify_inval_entry(hdb_fs *fs, uint64_t parent, const char *name, size_t nlen);
 
 /* Locks commit_mu and starts a batch.  0 or -ENOMEM (then not locked). */
@@ -309,6 +316,9 @@ void fs_park_reader_gone(hdb_fs *fs, uint64_t ino);
 /* A handle on a virtual file, its content generated now. */
 int fs_file_open_virtual(hdb_fs *fs, uint64_t ino, int flags, fs_fh **out);
 int fs_file_read(hdb_fs *fs, fs_fh *fh, uint64_t off, size_t size, void **buf, size_t *n);
+/* Hands the content of a page-cache reader fh, opened and not yet answered,
+ * to the kernel (best effort): its reads then need no round trip. */
+void fs_file_push(hdb_fs *fs, fs_fh *fh);
 int fs_file_write(hdb_fs *fs, fs_fh *fh, uint64_t off, const void *p, size_t n);
 int fs_file_truncate(hdb_fs *fs, fs_fh *fh, uint64_t size);
 /* Whether ino is a document still being created (its first close has not

@@ -296,6 +296,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	set_fi(req, fi, fh);
+	if (fi->keep_cache)
+		fs_file_push(fs, fh);
 	if (fh->rewriter && fs_park_open(fs, req, fi, fh))
 		return; /* answered once other processes' cached readers are gone */
 	if (fuse_reply_open(req, fi))

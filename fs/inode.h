@@ -66,6 +66,9 @@ typedef struct hdb_inode_ext {
 	uint32_t ndirty;        /* length of writers */
 	uint32_t nrewrite;      /* open handles writing it in place (not created
 	                           by them): new readers bypass the page cache */
+	uint32_t npush;         /* opens handing the content to the kernel now
+	                           (fs_file_push): other opens meanwhile bypass
+	                           the page cache */
 	int creator;            /* pending: the creating thread (fuse ctx pid),
 	                           0 if unknown */
 	bool pending;           /* a document created by an open that has not

@@ -448,7 +448,7 @@ print_ops() {
 				line = "| " label[r] " |"; req = 0
 				for (k = 1; k <= nk; k++) {
 					key = order[k]
-					if (key != "commits" && key != "json_errors") req += v[r, key]
+					if (key !~ /^(commits|json_errors|pushes|rewrite_waits_expired)$/) req += v[r, key]
 					if (key in used) line = line sprintf(" %.2f |", v[r, key] / files)
 				}
 				printf("%s %.2f |\n", line, req / files)
@@ -540,7 +540,8 @@ run_dataset() {
 		echo "| daemon peak RSS (VmHWM) | - | $(human "${RSS[floor]-}") | $(human "${RSS[mount]-}") | |"
 		echo
 		echo "hybriddb operation counts per file ($files files; \`requests\` sums the counted"
-		echo "FUSE requests — flush, release, forget, opendir and releasedir are not counted):"
+		echo "FUSE requests — flush, release, forget, opendir and releasedir are not counted;"
+		echo "\`pushes\` are documents handed to the kernel with their open, no request):"
 		echo
 		print_ops "$files" "${keys[@]}"
 	} >>"$work/report.md"

@@ -2031,6 +2031,125 @@ static void test_closed_documents_keep_no_attributes_in_the_daemon(void **state)
 	assert_int_equal(await_stats_field(c, "inodes_loaded", before), before);
 }
 
+/* Two /.stats counters from one read of it (a read that always takes two
+ * READs: the content, then its end). */
+static void stats_pair(struct ctx *c, const char *f1, long long *v1, const char *f2, long long *v2)
+{
+	enum { CAP = 1 << 20 };
+	char *s = malloc(CAP + 1);
+	assert_non_null(s);
+	int fd = open(R(c, ".stats"), O_RDONLY);
+	assert_true(fd >= 0);
+	ssize_t n = read(fd, s, CAP);
+	assert_true(n > 0 && n < CAP);
+	assert_int_equal(read(fd, s + n, CAP - (size_t)n), 0);
+	assert_ok(close(fd));
+	s[n] = 0;
+	const char *f[2] = { f1, f2 };
+	long long *v[2] = { v1, v2 };
+	for (int k = 0; k < 2; k++) {
+		char key[64];
+		snprintf(key, sizeof(key), "\"%s\":", f[k]);
+		const char *p = strstr(s, key);
+		if (!p)
+			fail_msg(".stats has no %s: %s", f[k], s);
+		*v[k] = strtoll(p + strlen(key), NULL, 10);
+	}
+	free(s);
+}
+
+/* Opens path, fstats it, reads it to the end and closes it, as cat does;
+ * the bytes read. */
+static size_t cat_like(const char *path)
+{
+	char buf[256];
+	struct stat st;
+	size_t total = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_ok(fstat(fd, &st));
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		total += (size_t)n;
+	assert_int_equal(n, 0);
+	assert_ok(close(fd));
+	return total;
+}
+
+/* A small closed document goes to the kernel with its open: reading it
+ * (open, fstat, read, as cat does) takes no READ round trip, and so
+ * reading it again takes no GETATTR either (the kernel marks atime stale
+ * after each READ it sends): only the opens reach the daemon.
+ * The counters are compared with an interval where nothing but the
+ * reading of /.stats happened. */
+static void test_small_documents_are_read_without_read_round_trips(void **state)
+{
+	struct ctx *c = *state;
+	long long r[3], g[3], p0, p1, unused;
+	assert_ok(put(P(c, "s.json"), "{\"s\": 1}"));
+	/* An atime ahead of mtime and ctime: the readings leave it (relatime),
+	 * so none of them makes the daemon invalidate attributes. */
+	struct timespec times[2] = { { time(NULL) + 3600, 0 }, { 0, UTIME_NOW } };
+	assert_ok(utimensat(AT_FDCWD, P(c, "s.json"), times, 0));
+	stats_pair(c, "reads", &r[0], "getattrs", &g[0]);
+	stats_pair(c, "reads", &r[1], "getattrs", &g[1]);
+	stats_pair(c, "pushes", &p0, "opens", &unused);
+	assert_int_equal(cat_like(P(c, "s.json")), 8);
+	assert_int_equal(cat_like(P(c, "s.json")), 8);
+	stats_pair(c, "reads", &r[2], "getattrs", &g[2]);
+	stats_pair(c, "pushes", &p1, "opens", &unused);
+	long long base_r = r[1] - r[0], base_g = g[1] - g[0];
+	/* The second interval also holds the pushes read: one more .stats. */
+	assert_int_equal(r[2] - r[1] - base_r, 2);
+	assert_int_equal(g[2] - g[1], 2 * base_g);
+	assert_int_equal(p1 - p0, 2);
+
+	/* A new version replaces the pages the kernel was given. */
+	assert_ok(put(P(c, "s.json"), "{\"s\": 22}"));
+	assert_content(P(c, "s.json"), "{\"s\": 22}");
+	assert_int_equal(cat_like(P(c, "s.json")), 9);
+	assert_ok(put(P(c, "s.json"), "{}"));
+	assert_content(P(c, "s.json"), "{}");
+}
+
+/* Reading a document updates its atime by the relatime rule (when atime
+ * is not newer than mtime or ctime), and stat shows it at once; a second
+ * reading leaves it.  Both for a small document, whose content goes to the
+ * kernel with the open, and for one read on demand. */
+static void test_reading_updates_atime_by_relatime(void **state)
+{
+	struct ctx *c = *state;
+	enum { BIG = 100 * 1024 };
+	char *big = malloc(BIG);
+	assert_non_null(big);
+	memset(big, 'x', BIG);
+	memcpy(big, "{\"s\": \"", 7);
+	memcpy(big + BIG - 2, "\"}", 2);
+	assert_ok(put(P(c, "small.json"), "{\"s\": 1}"));
+	assert_ok(put_bytes(P(c, "big.json"), big, BIG));
+	const char *names[] = { "small.json", "big.json" };
+	size_t sizes[] = { 8, BIG };
+	for (int k = 0; k < 2; k++) {
+		struct stat st;
+		struct timespec times[2] = { { 1000, 0 }, { 2000, 0 } };
+		assert_ok(utimensat(AT_FDCWD, P(c, names[k]), times, 0));
+		assert_ok(stat(P(c, names[k]), &st));
+		assert_int_equal(st.st_atim.tv_sec, 1000);
+		time_t before = time(NULL);
+		assert_int_equal(cat_like(P(c, names[k])), sizes[k]);
+		assert_ok(stat(P(c, names[k]), &st));
+		if (st.st_atim.tv_sec < before)
+			fail_msg("%s: atime %lld after a read at %lld", names[k], (long long)st.st_atim.tv_sec,
+			         (long long)before);
+		struct timespec first = st.st_atim;
+		assert_int_equal(cat_like(P(c, names[k])), sizes[k]);
+		assert_ok(stat(P(c, names[k]), &st));
+		assert_int_equal(st.st_atim.tv_sec, first.tv_sec);
+		assert_int_equal(st.st_atim.tv_nsec, first.tv_nsec);
+	}
+	free(big);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -2133,6 +2252,8 @@ int main(void)
 		T(test_control_unlink_and_rename_eperm),
 		T(test_documents_survive_compaction),
 		T(test_closed_documents_keep_no_attributes_in_the_daemon),
+		T(test_small_documents_are_read_without_read_round_trips),
+		T(test_reading_updates_atime_by_relatime),
 	};
 	struct stat st;
 
