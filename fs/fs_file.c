@@ -238,6 +238,24 @@ int fs_file_tgid(int pid)
 	return pid ? tgid_of(pid) : 0;
 }
 
+/* A page-cache reader that loaded its content while another open's push
+ * was under way (fs_file_push) may have loaded a newer version than the
+ * one being stored: it reads without the page cache instead.  Whether it
+ * left the readers.  The push takes its older version back (invalidates)
+ * before it stops counting in npush. */
+static bool unlist_if_pushing(hdb_fs *fs, fs_fh *fh)
+{
+	bool gone = false;
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, fh->ino); /* loaded: fh is open */
+	if (i->x->npush) {
+		gone = unlist_reader(i, fh);
+		fh->uncached = true;
+	}
+	hdb_itable_unlock(fs->itab);
+	return gone;
+}
+
 int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, int pid, fs_fh **out)
 {
 	bool trunc = flags & O_TRUNC;
@@ -295,6 +313,8 @@ int fs_file_open(hdb_fs *fs, uint64_t ino, int flags, bool created, int pid, fs_
 			return rc;
 		}
 	}
+	if (fh->cached_reader && unlist_if_pushing(fs, fh))
+		fs_park_reader_gone(fs, ino);
 	if (trunc && writable && dsize) {
 		pthread_mutex_lock(&fh->mu);
 		note_buffer_change(fs, fh);
@@ -316,8 +336,8 @@ static bool atime_due(const hdb_fs_attr *a, hdb_fs_ts now)
 	return not_after(a->atime, a->mtime) || not_after(a->atime, a->ctime) || now.sec - a->atime.sec >= 86400;
 }
 
-/* The first read of an open updates atime by the relatime rule.  Whether
- * it changed it. */
+/* An access (the first read of an open, or the push of its content)
+ * updates atime by the relatime rule.  Whether it changed it. */
 static bool maybe_touch_atime(hdb_fs *fs, uint64_t ino)
 {
 	if (fs->opt.noatime || fs->opt.read_only)
@@ -352,8 +372,9 @@ static bool maybe_touch_atime(hdb_fs *fs, uint64_t ino)
  * so storing committed content overwrites nothing newer.  A commit that
  * lands while the content is on its way bumps cgen and invalidates the
  * pages; the push checks cgen after storing and invalidates them again if
- * it stored an older version.  Opens meanwhile (npush) bypass the page
- * cache, so none reads the older version in between.
+ * it stored an older version, before it stops counting in npush.  Opens
+ * that overlap a push (npush, checked before and after they load) bypass
+ * the page cache, so none reads the older version in between.
  *
  * The store waits for the locks of pages that the kernel is reading in
  * through another worker (a READ of a reader that got no push).  One push
@@ -386,13 +407,14 @@ void fs_file_push(hdb_fs *fs, fs_fh *fh)
 	bv.buf[0].mem = fh->buf.data;
 	int rc = fuse_lowlevel_notify_store(fs->se, fh->ino, 0, &bv, 0);
 	atomic_store_explicit(&fs->pushing, false, memory_order_release);
+	/* A version stored after a newer one's commit is taken back before
+	 * npush lets other opens use the page cache again. */
+	if (content_gen(fs, fh->ino) != fh->gen)
+		fs_notify_inval_inode(fs, fh->ino);
 	hdb_itable_lock(fs->itab);
 	i = hdb_itable_get(fs->itab, fh->ino); /* loaded: fh is open */
 	i->x->npush--;
-	bool stale = i->x->cgen != fh->gen;
 	hdb_itable_unlock(fs->itab);
-	if (stale)
-		fs_notify_inval_inode(fs, fh->ino);
 	if (rc == -ENOSYS)
 		atomic_store_explicit(&fs->no_push, true, memory_order_relaxed);
 	if (rc)
