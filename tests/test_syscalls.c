@@ -1934,18 +1934,24 @@ static void test_documents_survive_compaction(void **state)
 	}
 }
 
-/* The value of the top-level integer field of /.stats. */
-static long long stats_field(struct ctx *c, const char *field)
+/* The value of the top-level integer field of the /.stats text s. */
+static long long field_of(const char *s, const char *field)
 {
-	size_t len;
 	char key[64];
-	char *s = slurp(R(c, ".stats"), &len);
-	assert_non_null(s);
 	snprintf(key, sizeof(key), "\"%s\":", field);
 	const char *p = strstr(s, key);
 	if (!p)
 		fail_msg(".stats has no %s: %s", field, s);
-	long long v = strtoll(p + strlen(key), NULL, 10);
+	return strtoll(p + strlen(key), NULL, 10);
+}
+
+/* The value of the top-level integer field of /.stats. */
+static long long stats_field(struct ctx *c, const char *field)
+{
+	size_t len;
+	char *s = slurp(R(c, ".stats"), &len);
+	assert_non_null(s);
+	long long v = field_of(s, field);
 	free(s);
 	return v;
 }
@@ -2045,16 +2051,8 @@ static void stats_pair(struct ctx *c, const char *f1, long long *v1, const char 
 	assert_int_equal(read(fd, s + n, CAP - (size_t)n), 0);
 	assert_ok(close(fd));
 	s[n] = 0;
-	const char *f[2] = { f1, f2 };
-	long long *v[2] = { v1, v2 };
-	for (int k = 0; k < 2; k++) {
-		char key[64];
-		snprintf(key, sizeof(key), "\"%s\":", f[k]);
-		const char *p = strstr(s, key);
-		if (!p)
-			fail_msg(".stats has no %s: %s", f[k], s);
-		*v[k] = strtoll(p + strlen(key), NULL, 10);
-	}
+	*v1 = field_of(s, f1);
+	*v2 = field_of(s, f2);
 	free(s);
 }
 
