@@ -56,7 +56,8 @@ sample_max=10000          # names stat'ed by the --scale lookup
 work='' hdb='' nullfs=''
 # ROOT, PID: per target.  T: per "key,target", the times of every round;
 # OUT: the last round's result; OPS: per key, hybriddb's counter changes.
-declare -A ROOT PID RSS LAST T OUT OPS DIV LABEL DU
+# BUSY: per "key,target", the CPUs busy (all processes) in every round.
+declare -A ROOT PID RSS LAST T OUT OPS DIV LABEL DU BUSY
 failures=()
 coll='' src='' names=''     # the collection being measured and its source
 
@@ -261,18 +262,23 @@ fail() {
 	log "FAILED: $*"
 }
 
+# Clock ticks the machine's CPUs have spent busy since boot (/proc/stat).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+
 # measure KEY TARGET LABEL CMD...: times CMD, keeps its output in OUT, and
 # for the mount the change of hybriddb's operation counters.
 measure() {
-	local key=$1 t=$2 label=$3 s e rc=0 before after
+	local key=$1 t=$2 label=$3 s e rc=0 before after b0 b1
 	shift 3
 	LABEL[$key]=$label
 	# Start every workload with nothing left to write back.
 	sync
 	[ "$t" = mount ] && { before=$(stats_ops) || before='{}'; }
+	b0=$(busy_ticks)
 	s=$EPOCHREALTIME
 	"$@" >"$work/out" 2>"$work/err" || rc=$?
 	e=$EPOCHREALTIME
+	b1=$(busy_ticks)
 	LAST[$t]=$e
 	[ "$t" = mount ] && { after=$(stats_ops) || after='{}'; }
 	OUT[$key,$t]=$(head -c 100 "$work/out")
@@ -282,6 +288,8 @@ measure() {
 		return 0
 	fi
 	T[$key,$t]+=" $(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }')"
+	BUSY[$key,$t]+=" $(awk -v s="$s" -v e="$e" -v b="$((b1 - b0))" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.2f", b / hz / (e - s) }')"
 	log "$t: $label: ${T[$key,$t]##* } s"
 	[ "$t" = mount ] && OPS[$key]=$(jq -nr --argjson a "$before" --argjson b "$after" \
 		'$b | to_entries | map("\(.key)=\(.value - ($a[.key] // 0))") | join(" ")')
@@ -394,13 +402,25 @@ ratio() {
 	}'
 }
 
+# median FORMAT "V1 V2 ...": the median of the values.
+median() {
+	printf '%s\n' "$2" | tr ' ' '\n' | grep . | sort -g | awk -v f="$1" '{ x[NR] = $1 }
+		END { printf f, NR % 2 ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2 }'
+}
+
 # The median of the rounds' times, "fail" if one failed, "-" if none ran.
 value() {
 	local v=${T[$1,$2]-}
 	[ -n "$v" ] || { echo -; return; }
 	[[ $v == *fail* ]] && { echo fail; return; }
-	printf '%s\n' "$v" | tr ' ' '\n' | grep . | sort -g | awk '{ x[NR] = $1 }
-		END { printf "%.3f", NR % 2 ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2 }'
+	median %.3f "$v"
+}
+
+# The median of the rounds' busy CPUs, "-" if none ran.
+busy() {
+	local v=${BUSY[$1,$2]-}
+	[ -n "$v" ] || { echo -; return; }
+	median %.2f "$v"
 }
 
 # A cell: seconds, or with DIV[key] set, microseconds per document.
@@ -565,7 +585,7 @@ run_dataset() {
 # 1 against 4 cp streams, each into an empty file system; then the 4
 # streams again, each into a directory of its own.
 run_streams() {
-	local rep p t speed dirs
+	local rep p t speed dirs cpus
 	coll=$1 src=$2 names=$work/$1.names
 	# Every 4th name, so that each stream copies the same mix.
 	for p in 0 1 2 3; do
@@ -589,10 +609,11 @@ run_streams() {
 		done
 		stop_all
 	done
-	speed='' dirs=''
+	speed='' dirs='' cpus=''
 	for t in "${targets[@]}"; do
 		speed+=" $t $(ratio "$(value "$coll:p1" "$t")" "$(value "$coll:p4" "$t")")x"
 		dirs+=" $t $(ratio "$(value "$coll:p1" "$t")" "$(value "$coll:p4d" "$t")")x"
+		cpus+=" $t $(busy "$coll:p1" "$t") / $(busy "$coll:p4" "$t") / $(busy "$coll:p4d" "$t");"
 	done
 	{
 		echo "### Parallel ingestion: $(wc -l <"$names") documents, 1 against 4 streams"
@@ -600,6 +621,8 @@ run_streams() {
 		print_table s "$coll:p1" "$coll:p4" "$coll:p4d"
 		echo "Speed-up of 4 streams over 1:$speed"
 		echo "(4 streams into 4 directories over 1:$dirs)"
+		echo
+		echo "CPUs busy, all processes, of $(nproc) (1 stream / 4 streams / 4 into 4 directories):${cpus%;}"
 		echo
 	} >>"$work/report.md"
 }
