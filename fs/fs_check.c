@@ -276,7 +276,7 @@ int hdb_fs_check(hdb_db *db, void (*report)(void *ctx, const char *what), void *
 		goto out;
 	if (c.have_sb && c.sb.bytes != c.bytes)
 		problem(&c, "superblock counts %" PRIu64 " content bytes, found %" PRIu64, c.sb.bytes, c.bytes);
-	rc = fs_index_check(db, report, ctx, &c.problems);
+	rc = fs_index_check(db, is_dir, &c, report, ctx, &c.problems);
 	if (!rc)
 		rc = fs_tables_check(db, is_dir, &c, report, ctx, &c.problems);
 	if (rc)

@@ -467,6 +467,8 @@ static int rename_build(hdb_fs *fs, fs_txn *t, struct rename_op *r)
 			rc = remove_content(t, &r->dst, &r->dlive);
 		}
 		if (!rc && r->have_dst && S_ISDIR(r->dst.mode))
+			rc = fs_index_on_rmdir(fs, t, r->dst.ino);
+		if (!rc && r->have_dst && S_ISDIR(r->dst.mode))
 			rc = fs_table_on_rmdir(fs, t, r->dst.ino);
 	}
 	t->sb_dirty = true;
@@ -530,8 +532,10 @@ int fs_node_rename(hdb_fs *fs, uint64_t p1, const char *n1, uint64_t p2, const c
 		hdb_itable_unlock(fs->itab);
 		if (r.have_dst && !(flags & RENAME_EXCHANGE))
 			reap = mark_removed(fs, &r.dst, &r.dlive, &spare);
-		if (r.have_dst && !(flags & RENAME_EXCHANGE) && S_ISDIR(r.dst.mode))
+		if (r.have_dst && !(flags & RENAME_EXCHANGE) && S_ISDIR(r.dst.mode)) {
+			fs_index_on_rmdir_done(fs, r.dst.ino);
 			fs_table_on_rmdir_done(fs, r.dst.ino);
+		}
 	}
 	rc = fs_txn_end(fs, &t, rc, false);
 	if (reap)

@@ -935,15 +935,23 @@ static int check_orphans(struct checkctx *cc, const fs_query *q)
 	return rc;
 }
 
-int fs_index_check(hdb_db *db, void (*report)(void *ctx, const char *what), void *ctx, unsigned *problems)
+int fs_index_check(hdb_db *db, bool (*is_dir)(void *ctx, uint64_t ino), void *dctx,
+                   void (*report)(void *ctx, const char *what), void *ctx, unsigned *problems)
 {
 	fs_query q = { .defs = NULL };
 	pthread_mutex_init(&q.mu, NULL);
 	struct checkctx cc = { .db = db, .report = report, .ctx = ctx, .problems = problems };
 	int rc = load_defs(db, &q);
-	for (fs_qidx *d = q.defs; !rc && d; d = d->next)
-		if (maintained_state(d->state))
+	for (fs_qidx *d = q.defs; !rc && d; d = d->next) {
+		unsigned shown = 0;
+		/* A dropping index outlives its directory until its drop ends. */
+		if (!maintained_state(d->state))
+			continue;
+		if (is_dir(dctx, d->coll))
 			rc = check_def(&cc, d);
+		else
+			check_problem(&cc, d, "belongs to no directory", &shown);
+	}
 	if (!rc)
 		rc = check_orphans(&cc, &q);
 	while (q.defs) {

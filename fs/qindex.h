@@ -106,11 +106,13 @@ int fs_index_list(hdb_fs *fs, uint64_t coll, char ***fields, size_t *n);
 /*
  * Offline check (hybriddb check): every index in state ready has exactly
  * the entries its collection's documents imply, a building one has no
- * entry they do not imply, and every entry belongs to a definition.
+ * entry they do not imply, every entry belongs to a definition, and every
+ * building or ready index belongs to a directory (is_dir(dctx, ino)).
  * report() is called once per problem (at most a few per index, then a
  * count); *problems counts them.  0 or a negative code.
  */
-int fs_index_check(hdb_db *db, void (*report)(void *ctx, const char *what), void *ctx, unsigned *problems);
+int fs_index_check(hdb_db *db, bool (*is_dir)(void *ctx, uint64_t ino), void *dctx,
+                   void (*report)(void *ctx, const char *what), void *ctx, unsigned *problems);
 
 /* Writes 'X' | coll | field | 0 into k; returns its length. */
 size_t fs_ikey_prefix(uint8_t *k, uint64_t coll, const char *field, size_t flen);

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -718,6 +719,34 @@ static void test_fs_query_check_reports_entries_of_no_index_once(void **state)
 	assert_string_equal(last, "2 index entries belong to no index definition");
 }
 
+static void test_fs_query_replacing_rename_drops_the_replaced_index(void **state)
+{
+	struct fs_env *e = *state;
+	fs_fixture_make(e->fs, e->coll, "a", S_IFDIR | 0755);
+	uint64_t b = fs_fixture_make(e->fs, e->coll, "b", S_IFDIR | 0755);
+	assert_int_equal(fs_index_create(e->fs, b, "x", 1), 0);
+	uint8_t k[HDB_FS_KEY_PREFIX + 1];
+	hdb_fs_ino_key(k, HDB_FS_TAG_INDEX, b);
+	k[HDB_FS_KEY_PREFIX] = 'x';
+	void *def;
+	size_t dl;
+	assert_int_equal(hdb_get(e->db, NULL, k, sizeof(k), &def, &dl), 0);
+	assert_int_equal(fs_node_rename(e->fs, e->coll, "a", e->coll, "b", 0), 0);
+	assert_false(fs_index_exists(e->fs, b, "x", 1));
+	void *v;
+	size_t vl;
+	assert_int_equal(hdb_get(e->db, NULL, k, sizeof(k), &v, &vl), HDB_ENOTFOUND);
+	int problems = 0;
+	assert_int_equal(hdb_fs_check(e->db, count_report, &problems), 0);
+	/* What such a rename used to leave behind is reported. */
+	assert_int_equal(hdb_put(e->db, k, sizeof(k), def, dl, false), 0);
+	free(def);
+	char last[128] = "", want[128];
+	assert_int_equal(hdb_fs_check(e->db, keep_report, last), HDB_ECORRUPT);
+	snprintf(want, sizeof(want), "index x of collection %" PRIu64 ": belongs to no directory", b);
+	assert_string_equal(last, want);
+}
+
 /* Rewrites the definition of index (coll, field) as a stop left it. */
 static void set_def(struct fs_env *e, const char *field, uint8_t state, const char *cursor)
 {
@@ -883,6 +912,7 @@ int main(void)
 		T(test_fs_query_index_create_twice_is_eexist),
 		T(test_fs_query_index_builds_over_existing_documents),
 		T(test_fs_query_index_survives_reopen_and_rmdir_drops_it),
+		T(test_fs_query_replacing_rename_drops_the_replaced_index),
 		T(test_fs_query_long_strings_are_rechecked),
 		T(test_fs_query_check_finds_missing_and_stale_entries),
 		T(test_fs_query_check_reports_entries_of_no_index_once),
