@@ -547,6 +547,25 @@ static int parse_transfer(int argc, char **argv, const char *usage, const char *
 	return got == npos ? HDB_EXIT_OK : usage_error(usage, "%s", missing);
 }
 
+/* Writes s to f as one shell word that pastes back as s: as it is when no
+ * shell gives any of its characters a meaning, else in single quotes. */
+static void put_shell_word(FILE *f, const char *s)
+{
+	static const char plain[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+.,:/@";
+	if (*s && s[strspn(s, plain)] == 0) {
+		fputs(s, f);
+		return;
+	}
+	fputc('\'', f);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*s, f);
+	}
+	fputc('\'', f);
+}
+
 static bool is_csv_name(const char *file)
 {
 	size_t n = strlen(file);
@@ -590,8 +609,14 @@ static int cmd_import(int argc, char **argv)
 	const char *data = pos[0], *coll = pos[1], *file = pos[2];
 	/* Read as JSON Lines, CSV fails at line 1 with a reason that misleads. */
 	if (!csv && is_csv_name(file)) {
-		fprintf(stderr, "hybriddb: %s names CSV, which goes into a table with --csv: "
-		        "hybriddb import --csv %s %s %s\n", file, data, coll, file);
+		fprintf(stderr, "hybriddb: %s names CSV, which goes into a table with --csv: hybriddb import --csv",
+		        file);
+		const char *words[] = { data, coll, file };
+		for (size_t i = 0; i < 3; i++) {
+			fputc(' ', stderr);
+			put_shell_word(stderr, words[i]);
+		}
+		fputc('\n', stderr);
 		return HDB_EXIT_USAGE;
 	}
 	char *buf = NULL;

@@ -308,6 +308,13 @@ grep -qF 'not a table' "$HDB_TMP/err" || fail "export --csv of s: $(cat "$HDB_TM
 run_rc 2 "import of a .csv file without --csv" "$HDB_BIN" import "$DATA" fresh "$HDB_TMP/got.csv"
 grep -qF -- "import --csv $DATA fresh $HDB_TMP/got.csv" "$HDB_TMP/err" ||
 	fail "import of a .csv file without --csv does not suggest --csv: $(cat "$HDB_TMP/err")"
+# The suggestion pastes back into a shell as the same words.
+odd="$HDB_TMP/it's a \$x.csv"
+cp "$HDB_TMP/got.csv" "$odd"
+run_rc 2 "import of an oddly named .csv file without --csv" "$HDB_BIN" import "$DATA" fresh "$odd"
+suggested=$(sed -n 's/.*with --csv: hybriddb //p' "$HDB_TMP/err")
+assert_eq 5 "$(eval "set -- $suggested" && echo $#)" "words of the suggested command: $suggested"
+assert_eq "$odd" "$(eval "set -- $suggested" && printf '%s' "$5")" "file of the suggested command"
 truncate -s 513M "$HDB_TMP/big.csv"
 run_rc 1 "import --csv of 513 MiB" "$HDB_BIN" import --csv "$DATA" c1 "$HDB_TMP/big.csv"
 grep -qF '512 MiB' "$HDB_TMP/err" || fail "import --csv of 513 MiB: $(cat "$HDB_TMP/err")"
