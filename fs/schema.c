@@ -306,7 +306,7 @@ static int parse_required(hdb_schema *s, struct raw req, char *err, size_t errle
 		return fail(err, errlen, "\"required\" must be an array of column names");
 	hdb_jw_iter it;
 	const uint8_t *v;
-	size_t vl, col;
+	size_t vl, col = 0;
 	hdb_jw_iter_init(&it, req.p, req.n);
 	while (hdb_jw_iter_next(&it, NULL, NULL, &v, &vl)) {
 		int rc = column_named(s, "required", v, vl, &col, err, errlen);
@@ -321,7 +321,7 @@ static int parse_required(hdb_schema *s, struct raw req, char *err, size_t errle
 
 static int parse_key(hdb_schema *s, struct raw key, char *err, size_t errlen)
 {
-	size_t col;
+	size_t col = 0;
 	int rc = column_named(s, "key", key.p, key.n, &col, err, errlen);
 	if (rc)
 		return rc;

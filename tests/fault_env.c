@@ -575,7 +575,7 @@ int fault_env_simulate_crash(hdb_env *env)
 	/* read everything that survives before any name is touched */
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct fe_node *node = fe->dirents[i].node;
-		uint64_t real;
+		uint64_t real = 0;
 		rc = file_size_fd(node->rfd, &real);
 		len[i] = surviving_len(fe, node, i);
 		if (!rc && len[i] > real)

@@ -220,7 +220,7 @@ static void inspect_table(const char *dir, uint64_t num, struct table_info *t)
 	assert_true(ft.index.offset + ft.index.size + HDB_SST_BLOCK_TRAILER_SIZE <= len);
 	assert_int_equal(data[ft.index.offset + ft.index.size], HDB_SST_COMPRESS_NONE);
 	const uint8_t *p = data + ft.index.offset, *end = p + ft.index.size;
-	uint64_t shared, unshared, vlen;
+	uint64_t shared = 0, unshared = 0, vlen = 0;
 	assert_true(hdb_get_varint(&p, end, &shared));
 	assert_true(hdb_get_varint(&p, end, &unshared));
 	assert_true(hdb_get_varint(&p, end, &vlen));

@@ -161,7 +161,7 @@ static void build_one_block_table(const char *path)
 static hdb_sst_handle first_block(const uint8_t *file, size_t n)
 {
 	hdb_sst_footer f;
-	hdb_sst_handle h;
+	hdb_sst_handle h = { 0 };
 
 	assert_true(n >= HDB_SST_FOOTER_SIZE);
 	hdb_sst_footer_decode(file + n - HDB_SST_FOOTER_SIZE, &f);
@@ -179,7 +179,7 @@ static hdb_sst_handle first_block(const uint8_t *file, size_t n)
 static uint32_t next_entry(const uint8_t *b, size_t limit, uint32_t at)
 {
 	const uint8_t *p = b + at;
-	uint64_t shared, unshared, vlen;
+	uint64_t shared = 0, unshared = 0, vlen = 0;
 
 	assert_true(hdb_get_varint(&p, b + limit, &shared));
 	assert_true(hdb_get_varint(&p, b + limit, &unshared));
