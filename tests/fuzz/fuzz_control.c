@@ -11,6 +11,8 @@
 
 #include "control.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static int space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
