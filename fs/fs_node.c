@@ -94,6 +94,21 @@ static int remove_content(fs_txn *t, const hdb_fs_attr *a, const struct live *l)
 	return rc;
 }
 
+/* REQUIRES commit_mu.  Adds to t what goes with directory dir when rmdir
+ * or a rename over it removes it: its indexes and its schema.  After t is
+ * written, dir_removed_done, still in the transaction. */
+static int dir_removed(hdb_fs *fs, fs_txn *t, uint64_t dir)
+{
+	int rc = fs_index_on_rmdir(fs, t, dir);
+	return rc ? rc : fs_table_on_rmdir(fs, t, dir);
+}
+
+static void dir_removed_done(hdb_fs *fs, uint64_t dir)
+{
+	fs_index_on_rmdir_done(fs, dir);
+	fs_table_on_rmdir_done(fs, dir);
+}
+
 /* After a committed removal: marks the inode in the table, loaded with
  * its last attributes a (its entry is gone) from *spare, allocated before
  * the commit.  Returns true when the kernel forgot it meanwhile, so its
@@ -308,9 +323,7 @@ int fs_node_unlink(hdb_fs *fs, uint64_t parent, const char *name, bool dir)
 	t.sb_dirty = true;
 	count_node(&t.sb, a.mode, name, nlen, l.dsize, -1);
 	if (!rc)
-		rc = dir ? fs_index_on_rmdir(fs, &t, a.ino) : fs_index_on_unlink(fs, &t, parent, name, nlen, &a);
-	if (!rc && dir)
-		rc = fs_table_on_rmdir(fs, &t, a.ino);
+		rc = dir ? dir_removed(fs, &t, a.ino) : fs_index_on_unlink(fs, &t, parent, name, nlen, &a);
 	if (!rc)
 		rc = fs_txn_del_entry(&t, parent, name, nlen);
 	if (!rc)
@@ -319,10 +332,8 @@ int fs_node_unlink(hdb_fs *fs, uint64_t parent, const char *name, bool dir)
 		rc = fs_txn_touch_dir(fs, &t, parent, hdb_fs_now());
 	if (!rc)
 		rc = fs_txn_write(fs, &t);
-	if (!rc && dir) {
-		fs_index_on_rmdir_done(fs, a.ino);
-		fs_table_on_rmdir_done(fs, a.ino);
-	}
+	if (!rc && dir)
+		dir_removed_done(fs, a.ino);
 	if (!rc)
 		reap = mark_removed(fs, &a, &l, &spare);
 	rc = fs_txn_end(fs, &t, rc, false);
@@ -467,9 +478,7 @@ static int rename_build(hdb_fs *fs, fs_txn *t, struct rename_op *r)
 			rc = remove_content(t, &r->dst, &r->dlive);
 		}
 		if (!rc && r->have_dst && S_ISDIR(r->dst.mode))
-			rc = fs_index_on_rmdir(fs, t, r->dst.ino);
-		if (!rc && r->have_dst && S_ISDIR(r->dst.mode))
-			rc = fs_table_on_rmdir(fs, t, r->dst.ino);
+			rc = dir_removed(fs, t, r->dst.ino);
 	}
 	t->sb_dirty = true;
 	if (!rc)
@@ -532,10 +541,8 @@ int fs_node_rename(hdb_fs *fs, uint64_t p1, const char *n1, uint64_t p2, const c
 		hdb_itable_unlock(fs->itab);
 		if (r.have_dst && !(flags & RENAME_EXCHANGE))
 			reap = mark_removed(fs, &r.dst, &r.dlive, &spare);
-		if (r.have_dst && !(flags & RENAME_EXCHANGE) && S_ISDIR(r.dst.mode)) {
-			fs_index_on_rmdir_done(fs, r.dst.ino);
-			fs_table_on_rmdir_done(fs, r.dst.ino);
-		}
+		if (r.have_dst && !(flags & RENAME_EXCHANGE) && S_ISDIR(r.dst.mode))
+			dir_removed_done(fs, r.dst.ino);
 	}
 	rc = fs_txn_end(fs, &t, rc, false);
 	if (reap)
