@@ -24,6 +24,23 @@
 #define MIN_WORKER_THREADS 4
 #define MAX_WORKER_THREADS 16
 
+void hdb_put_shell_word(FILE *f, const char *s)
+{
+	static const char plain[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+.,:/@";
+	if (*s && s[strspn(s, plain)] == 0) {
+		fputs(s, f);
+		return;
+	}
+	fputc('\'', f);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*s, f);
+	}
+	fputc('\'', f);
+}
+
 void hdb_print_error(const char *what, int rc)
 {
 	const char *detail = hdb_errdetail();
@@ -41,10 +58,11 @@ void hdb_print_error(const char *what, int rc)
 	default:
 		msg = hdb_strerror(rc);
 	}
-	if (rc == HDB_ECORRUPT && detail && strstr(detail, ".wal offset "))
-		fprintf(stderr, "hybriddb: %s: %s (%s); `hybriddb recover %s` accepts the loss\n", what, msg,
-		        detail, what);
-	else if (detail && *detail && rc != HDB_ELOCKED)
+	if (rc == HDB_ECORRUPT && detail && strstr(detail, ".wal offset ")) {
+		fprintf(stderr, "hybriddb: %s: %s (%s); `hybriddb recover ", what, msg, detail);
+		hdb_put_shell_word(stderr, what);
+		fputs("` accepts the loss\n", stderr);
+	} else if (detail && *detail && rc != HDB_ELOCKED)
 		fprintf(stderr, "hybriddb: %s: %s (%s)\n", what, msg, detail);
 	else
 		fprintf(stderr, "hybriddb: %s: %s\n", what, msg);

@@ -14,6 +14,8 @@
 #ifndef HDB_MOUNT_DAEMON_H
 #define HDB_MOUNT_DAEMON_H
 
+#include <stdio.h>
+
 #include "options.h"
 
 /* Exit codes of the hybriddb command (documented in hybriddb.1). */
@@ -31,5 +33,10 @@ int hdb_daemon_mount(hdb_mount_cfg *cfg);
  * engine's detail when it has one; WAL damage that the open refused also
  * names `hybriddb recover <what>`, which accepts the loss. */
 void hdb_print_error(const char *what, int rc);
+
+/* Writes s to f as one shell word that pastes back as s: as it is when no
+ * shell gives any of its characters a meaning, else in single quotes (for
+ * the commands the messages suggest). */
+void hdb_put_shell_word(FILE *f, const char *s);
 
 #endif

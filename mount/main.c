@@ -329,10 +329,12 @@ static int cmd_check(int argc, char **argv)
 	}
 	if (ctx.problems || rc == HDB_ECORRUPT) {
 		printf("%s: %u problem(s) found\n", data, ctx.problems);
-		if (ctx.wal_problems)
-			printf("%s: `hybriddb recover %s` accepts the loss of the WAL records above "
-			       "(kept as NNNNNN.wal.damaged) so that the database mounts\n",
-			       data, data);
+		if (ctx.wal_problems) {
+			printf("%s: `hybriddb recover ", data);
+			hdb_put_shell_word(stdout, data);
+			printf("` accepts the loss of the WAL records above "
+			       "(kept as NNNNNN.wal.damaged) so that the database mounts\n");
+		}
 		return HDB_EXIT_CORRUPT;
 	}
 	printf("%s: ok\n", data);
@@ -547,25 +549,6 @@ static int parse_transfer(int argc, char **argv, const char *usage, const char *
 	return got == npos ? HDB_EXIT_OK : usage_error(usage, "%s", missing);
 }
 
-/* Writes s to f as one shell word that pastes back as s: as it is when no
- * shell gives any of its characters a meaning, else in single quotes. */
-static void put_shell_word(FILE *f, const char *s)
-{
-	static const char plain[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+.,:/@";
-	if (*s && s[strspn(s, plain)] == 0) {
-		fputs(s, f);
-		return;
-	}
-	fputc('\'', f);
-	for (; *s; s++) {
-		if (*s == '\'')
-			fputs("'\\''", f);
-		else
-			fputc(*s, f);
-	}
-	fputc('\'', f);
-}
-
 static bool is_csv_name(const char *file)
 {
 	size_t n = strlen(file);
@@ -614,7 +597,7 @@ static int cmd_import(int argc, char **argv)
 		const char *words[] = { data, coll, file };
 		for (size_t i = 0; i < 3; i++) {
 			fputc(' ', stderr);
-			put_shell_word(stderr, words[i]);
+			hdb_put_shell_word(stderr, words[i]);
 		}
 		fputc('\n', stderr);
 		return HDB_EXIT_USAGE;

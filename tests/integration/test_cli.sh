@@ -129,4 +129,34 @@ for f in bob-TERM bob-INT bob-fstab; do
 done
 assert_eq 4 "$(stats_get .documents)" ".stats documents after offline compact"
 hdb_umount "$MNT"
+
+# --- the suggested `hybriddb recover` pastes back into a shell ---------------------
+# A database whose directory name needs quoting, killed with two documents
+# in its WAL, and the first record damaged: check and mount both name the
+# recover command, which must give back the directory as one word.
+ODD="$HDB_TMP/it's a \$dir"
+mkdir "$ODD"
+hdb_mount "$ODD" "$MNT" -o sync=always
+mkdir "$MNT/c"
+cp "$SRC/alice.json" "$SRC/bob.json" "$MNT/c/" || fail "write into $ODD failed"
+kill -9 "$HDB_PID"
+hdb_wait_pid_exit "$HDB_PID" 30 || fail "daemon survived kill -9"
+fusermount3 -u "$MNT" 2>/dev/null || true
+unset "HDB_PID_OF[$MNT]"
+wal=$(find "$ODD" -name '*.wal' -size +100c | head -1)
+[ -n "$wal" ] || fail "no WAL with records in $ODD: $(ls -la "$ODD")"
+printf '\xff\xff\xff\xff' | dd of="$wal" bs=1 seek=20 conv=notrunc status=none
+recover_word() {	# file: the argument of the `hybriddb recover ...` it suggests
+	local cmd
+	# shellcheck disable=SC2016 # the backticks are part of the message
+	cmd=$(sed -n 's/.*`hybriddb recover \(.*\)` accepts.*/\1/p' "$1" | head -1)
+	[ -n "$cmd" ] || fail "no recover command suggested: $(cat "$1")"
+	(eval "set -- $cmd" && [ $# -eq 1 ] && printf '%s' "$1")
+}
+run_rc 3 "check of a database with a damaged WAL record" "$HDB_BIN" check "$ODD"
+assert_eq "$ODD" "$(recover_word "$HDB_TMP/out")" "the directory check's recover command names"
+run_rc 1 "mount of a database with a damaged WAL record" "$HDB_BIN" mount "$ODD" "$MNT" -f
+hdb_is_mounted "$MNT" && { HDB_MOUNTS+=("$MNT"); fail "mount of a damaged WAL succeeded"; }
+assert_eq "$ODD" "$(recover_word "$HDB_TMP/err")" "the directory mount's recover command names"
+run_rc 0 "recover of $ODD" "$HDB_BIN" recover "$ODD"
 pass
