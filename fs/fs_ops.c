@@ -67,6 +67,13 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Every write must reach the daemon before close returns. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* Every change of content drops the kernel's pages explicitly (the
+	 * commit, a path truncate, an import: fs_content_changed and
+	 * import.c), and a change of size drops them in any case.  The
+	 * kernel's own rule would also drop them whenever it sees a new mtime,
+	 * which the first stat after a write always shows: the content an open
+	 * had just handed over would be read again. */
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	hdb_fs *fs = userdata;
 	unsigned splice = FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (fs->opt.splice)

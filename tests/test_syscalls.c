@@ -2123,6 +2123,53 @@ static void test_small_documents_are_read_without_read_round_trips(void **state)
 	assert_int_equal(p1 - p0, 1);
 }
 
+/* The first reading of a document written through this mount takes no
+ * READ either: the write moved its mtime, and a kernel that dropped its
+ * pages whenever it saw an mtime change (auto_inval_data) would discard
+ * the content the open had just handed over at cat's fstat. */
+static void test_documents_written_here_are_read_without_read_round_trips(void **state)
+{
+	struct ctx *c = *state;
+	long long r[3], unused;
+	assert_ok(put(P(c, "w.json"), "{\"w\": 1}"));
+	stats_pair(c, "reads", &r[0], "opens", &unused);
+	stats_pair(c, "reads", &r[1], "opens", &unused);
+	assert_int_equal(cat_like(P(c, "w.json")), 8);
+	stats_pair(c, "reads", &r[2], "opens", &unused);
+	assert_int_equal(r[2] - r[1], r[1] - r[0]); /* the .stats READs only */
+}
+
+/* A new version of the same size is seen by the next open, although the
+ * kernel cached the old one after the writer's write (a reader opened
+ * before it read the committed version meanwhile) and the size did not
+ * move: the commit itself drops those pages.  The document is larger than
+ * an open hands to the kernel, so no open refreshes the pages either. */
+static void test_same_size_rewrite_is_seen_by_the_next_open(void **state)
+{
+	struct ctx *c = *state;
+	enum { BIG = 100 * 1024, AT = 50 * 1024 };
+	char *doc = malloc(BIG), *got = malloc(BIG);
+	assert_non_null(doc);
+	assert_non_null(got);
+	memset(doc, 'a', BIG);
+	memcpy(doc, "{\"e\": \"", 7);
+	memcpy(doc + BIG - 2, "\"}", 2);
+	assert_ok(put_bytes(P(c, "e.json"), doc, BIG));
+	int rd = open(P(c, "e.json"), O_RDONLY);
+	assert_true(rd >= 0);
+	int wr = open(P(c, "e.json"), O_WRONLY);
+	assert_true(wr >= 0);
+	assert_int_equal(pwrite(wr, "b", 1, AT), 1);
+	assert_int_equal(pread(rd, got, BIG, 0), BIG);
+	assert_memory_equal(got, doc, BIG);
+	assert_ok(close(wr));
+	assert_ok(close(rd));
+	doc[AT] = 'b';
+	assert_content_bytes(P(c, "e.json"), doc, BIG);
+	free(got);
+	free(doc);
+}
+
 /* Reading a document updates its atime by the relatime rule (when atime
  * is not newer than mtime or ctime), and stat shows it at once; a second
  * reading leaves it.  Both for a small document, whose content goes to the
@@ -2264,6 +2311,8 @@ int main(void)
 		T(test_documents_survive_compaction),
 		T(test_closed_documents_keep_no_attributes_in_the_daemon),
 		T(test_small_documents_are_read_without_read_round_trips),
+		T(test_documents_written_here_are_read_without_read_round_trips),
+		T(test_same_size_rewrite_is_seen_by_the_next_open),
 		T(test_reading_updates_atime_by_relatime),
 	};
 	struct stat st;

@@ -201,6 +201,17 @@ bad_import badid '{"_id":"new"}\n{"_id":"a/b"}\n' 2 21
 cp "$SRC/empty.jsonl" "$MNT/imp/.import" || fail "an empty import failed"
 assert_eq 3 "$(ls "$MNT/imp" | wc -l)" "an empty import changes nothing"
 expect_errno 'Permission denied' cat "$MNT/imp/.import"
+# A document whose pages the kernel holds (too large to come with its open)
+# replaced by an import with content of the same size: the next read sees it.
+mkdir "$MNT/imp3"
+pad=$(printf '%070000d' 0)
+printf '{"_id":"big","v":"%s1"}\n' "$pad" >"$SRC/big1.jsonl"
+printf '{"_id":"big","v":"%s2"}\n' "$pad" >"$SRC/big2.jsonl"
+cp "$SRC/big1.jsonl" "$MNT/imp3/.import" || fail "import of big1 failed"
+[ "$(cat "$MNT/imp3/big.json")" = "{\"v\":\"${pad}1\"}" ] || fail "big.json: not the imported content"
+cp "$SRC/big2.jsonl" "$MNT/imp3/.import" || fail "import of big2 failed"
+[ "$(cat "$MNT/imp3/big.json")" = "{\"v\":\"${pad}2\"}" ] ||
+	fail "big.json: not the content of the same-size import that replaced it"
 assert_eq "$(stats_get .documents)" "$(find "$MNT" -name '*.json' -type f | wc -l)" ".stats documents after imports"
 
 # --- kill -9 with an index being maintained --------------------------------------------
