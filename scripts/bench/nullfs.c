@@ -9,11 +9,28 @@
  * is enough for cp -r, ls -l, find, stat, cat, grep -r and rm -r.  Not
  * provided: rename, links, symlinks, xattrs; everything is lost at unmount.
  *
- * The kernel-side settings copy hybriddb's (fs/fs_ops.c, mount/daemon.c) so
- * that the difference between the two is the storage and nothing else:
- * entry and attribute timeouts of 1 s, no writeback cache, atomic O_TRUNC,
- * direct I/O for handles opened for writing, keep_cache off, readdirplus,
- * default_permissions, a multi-threaded loop of up to 16 workers.
+ * The kernel-side settings copy hybriddb's (fs/fs_ops.c, fs/fs_internal.h,
+ * mount/daemon.c) so that the difference between the two is the storage and
+ * nothing else: entry and attribute timeouts of a day, no writeback cache,
+ * atomic O_TRUNC, direct I/O for handles opened for writing, page cache kept
+ * across opens (and not dropped for a new mtime alone: no auto_inval_data)
+ * and no FLUSH for read-only handles, readdirplus,
+ * default_permissions, a multi-threaded loop of up to 16 workers.  So a
+ * warm read of a document costs both one OPEN round trip (hybriddb's open
+ * also hands the content to the kernel; here the pages stay cached from the
+ * first read).
+ *
+ * Options that turn on what hybriddb does not use, so that
+ * `bench-fs.sh --techniques` can measure what each would buy on FUSE alone:
+ *   -o no_open      OPEN answers ENOSYS: the kernel stops sending OPEN for
+ *                   files (FUSE_CAP_NO_OPEN_SUPPORT).  A handle then has no
+ *                   flags from here, so every close sends a FLUSH; O_TRUNC
+ *                   comes as a SETATTR
+ *   -o no_opendir   the same for directories (FUSE_CAP_NO_OPENDIR_SUPPORT;
+ *                   the kernel then caches listings itself)
+ *   -o cache_dir    listings cached by the kernel across opens
+ *                   (FOPEN_CACHE_DIR with keep_cache on opendir)
+ *   -o writeback    the kernel's writeback cache (FUSE_CAP_WRITEBACK_CACHE)
  *
  * Thread safety: one mutex (nf.mu) guards every node and the name table;
  * each request holds it for its whole, short, in-memory work.
@@ -30,6 +47,7 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NF_TIMEOUT 1.0         /* entry and attribute cache, as hybriddb */
+#define NF_TIMEOUT 86400.0     /* entry and attribute cache: FS_STORED_TIMEOUT */
 #define NF_MAX_THREADS 16      /* as hybriddb */
 #define NF_NAME_MAX 255
 #define NF_FIRST_KID_OFF 3     /* readdir offsets: 1 ".", 2 "..", then kids */
@@ -77,6 +95,23 @@ static struct {
 	size_t nbuckets;       /* a power of two */
 	size_t nnamed;         /* nodes in the name table */
 } nf = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* The -o options above; set before the session starts, then only read. */
+struct nf_options {
+	int no_open;
+	int no_opendir;
+	int cache_dir;
+	int writeback;
+};
+static struct nf_options nf_opt;
+
+static const struct fuse_opt nf_opts[] = {
+	{ "no_open", offsetof(struct nf_options, no_open), 1 },
+	{ "no_opendir", offsetof(struct nf_options, no_opendir), 1 },
+	{ "cache_dir", offsetof(struct nf_options, cache_dir), 1 },
+	{ "writeback", offsetof(struct nf_options, writeback), 1 },
+	FUSE_OPT_END
+};
 
 /* Never written: bss, so it costs no memory until read. */
 static char nf_zeros[NF_ZEROS];
@@ -145,11 +180,12 @@ static struct node *dir_get(fuse_ino_t ino, int *err)
 	return *err ? NULL : d;
 }
 
-/* Squeezes the holes out of d->kids while no handle holds an offset. */
+/* Squeezes the holes out of d->kids while no handle holds an offset (a
+ * listing the kernel caches holds them for good). */
 static void dir_compact(struct node *d)
 {
 	size_t j = 0;
-	if (d->opendirs || d->live == d->nkids)
+	if (d->opendirs || d->live == d->nkids || nf_opt.cache_dir)
 		return;
 	for (size_t i = 0; i < d->nkids; i++) {
 		if (!d->kids[i])
@@ -273,9 +309,18 @@ static void node_entry(struct node *n, struct fuse_entry_param *e)
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+	/* Without OPEN, an atomic O_TRUNC would truncate nothing here. */
+	if ((conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) && !nf_opt.no_open)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	if (nf_opt.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	if (nf_opt.no_open)
+		conn->want |= conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
+	if (nf_opt.no_opendir)
+		conn->want |= conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -436,15 +481,22 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_entry(req, parent, name, true);
 }
 
-/* As hybriddb: writers bypass the page cache, readers use it afresh. */
+/* As hybriddb: writers bypass the page cache; readers keep it across opens
+ * and close without a FLUSH.  With the writeback cache every handle goes
+ * through it. */
 static void set_fi(struct fuse_file_info *fi)
 {
-	fi->direct_io = (fi->flags & O_ACCMODE) != O_RDONLY;
-	fi->keep_cache = 0;
+	fi->direct_io = !nf_opt.writeback && (fi->flags & O_ACCMODE) != O_RDONLY;
+	fi->keep_cache = !fi->direct_io;
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (nf_opt.no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	pthread_mutex_lock(&nf.mu);
 	struct node *n = node_get(ino);
 	if (n && (fi->flags & O_TRUNC))
@@ -520,6 +572,11 @@ static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int err;
+	if (nf_opt.no_opendir) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	fi->cache_readdir = fi->keep_cache = nf_opt.cache_dir;
 	pthread_mutex_lock(&nf.mu);
 	struct node *d = dir_get(ino, &err);
 	if (d) {
@@ -701,13 +758,16 @@ int main(int argc, char *argv[])
 		goto out;
 	if (opts.show_help || opts.show_version || !opts.mountpoint) {
 		printf("usage: %s MNT [-f] [-d] [-s] [-o opts]\n"
-		       "A FUSE file system that keeps names and sizes only (the benchmark floor).\n",
+		       "A FUSE file system that keeps names and sizes only (the benchmark floor).\n"
+		       "  -o no_open, -o no_opendir, -o cache_dir, -o writeback: see nullfs.c\n",
 		       argv[0]);
 		if (opts.show_help)
 			fuse_lowlevel_help();
 		rc = opts.mountpoint || opts.show_help || opts.show_version ? 0 : 2;
 		goto out;
 	}
+	if (fuse_opt_parse(&args, &nf_opt, nf_opts, NULL))
+		goto out;
 	if (root_init() || fuse_opt_add_arg(&args, "-odefault_permissions,fsname=nullfs,subtype=nullfs")) {
 		fprintf(stderr, "nullfs: out of memory\n");
 		goto out;
