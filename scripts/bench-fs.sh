@@ -12,8 +12,8 @@
 #
 # Usage: scripts/bench-fs.sh [--quick] [--scale] [--techniques] [--sizes A,B,..]
 #                            [--repeat R] [--dir DIR] [--keep] [N]
-#   N            generated documents (default 100000; 5000 with --quick)
-#   --quick      N=5000 and the first 5000 cities: under a minute once built
+#   N            generated documents (default 100000; 3000 with --quick)
+#   --quick      N=3000 and the first 3000 cities: under a minute once built
 #   --scale      instead of the workloads: the cost per document of
 #                ingestion, lookup and listing at 10k, 100k and 1M documents
 #                in one collection (--sizes changes the sizes)
@@ -95,11 +95,11 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ -n "$n" ] || n=$((quick ? 5000 : 100000))
+[ -n "$n" ] || n=$((quick ? 3000 : 100000))
 [[ $n =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number"
 [[ $repeat =~ ^[1-9][0-9]*$ ]] || die "--repeat must be a positive number"
 [[ $sizes =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--sizes wants numbers separated by commas"
-cities_max=$((quick ? 5000 : 0))    # 0: every city
+cities_max=$((quick ? 3000 : 0))    # 0: every city
 
 # ---------------------------------------------------------------- setup
 
