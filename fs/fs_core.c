@@ -129,14 +129,14 @@ int hdb_fs_path(hdb_fs *fs, uint64_t parent, const char *name, char *out, size_t
 
 void fs_notify_inval_inode(hdb_fs *fs, uint64_t ino)
 {
-	if (fs->se)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	if (fs->kernel.inval_inode)
+		fs->kernel.inval_inode(fs->kernel.ctx, ino, 0, 0);
 }
 
 void fs_notify_inval_attr(hdb_fs *fs, uint64_t ino)
 {
-	if (fs->se)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	if (fs->kernel.inval_inode)
+		fs->kernel.inval_inode(fs->kernel.ctx, ino, -1, 0);
 }
 
 void fs_mark_kernel_cached(hdb_fs *fs, uint64_t ino)
@@ -173,8 +173,13 @@ void fs_content_changed(hdb_fs *fs, uint64_t ino)
 
 void fs_notify_inval_entry(hdb_fs *fs, uint64_t parent, const char *name, size_t nlen)
 {
-	if (fs->se)
-		fuse_lowlevel_notify_inval_entry(fs->se, parent, name, nlen);
+	if (fs->kernel.inval_entry)
+		fs->kernel.inval_entry(fs->kernel.ctx, parent, name, nlen);
+}
+
+void fs_set_kernel(hdb_fs *fs, const fs_kernel *k)
+{
+	fs->kernel = k ? *k : (fs_kernel){ 0 };
 }
 
 void fs_handle_add(hdb_fs *fs, fs_hlink *list, fs_hlink *l)
@@ -837,11 +842,29 @@ void hdb_fs_free(hdb_fs *fs)
 	free(fs);
 }
 
+static int session_store(void *se, uint64_t ino, const void *data, size_t len)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	bv.buf[0].mem = (void *)data;
+	return fuse_lowlevel_notify_store(se, ino, 0, &bv, 0);
+}
+
+static void session_inval_inode(void *se, uint64_t ino, int64_t off, int64_t len)
+{
+	fuse_lowlevel_notify_inval_inode(se, ino, off, len);
+}
+
+static void session_inval_entry(void *se, uint64_t parent, const char *name, size_t nlen)
+{
+	fuse_lowlevel_notify_inval_entry(se, parent, name, nlen);
+}
+
 void hdb_fs_set_session(hdb_fs *fs, struct fuse_session *se)
 {
 	if (!se)
 		fs_park_stop(fs); /* its replies go to the session still */
-	fs->se = se;
+	fs_kernel k = { session_store, session_inval_inode, session_inval_entry, se };
+	fs_set_kernel(fs, se ? &k : NULL);
 }
 
 /* ---- /.stats ---- */

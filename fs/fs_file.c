@@ -2,12 +2,9 @@
  * fs_file.c — open files: content buffers, write-back at close, and the
  * document rule (a "*.json" file commits only valid JSON).
  */
-#define FUSE_USE_VERSION 314
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse_lowlevel.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,7 +381,7 @@ static bool maybe_touch_atime(hdb_fs *fs, uint64_t ino)
 void fs_file_push(hdb_fs *fs, fs_fh *fh)
 {
 	size_t len = fh->buf.len;
-	if (!fs->se || fh->kind != FS_FH_FILE || !fh->cached_reader || !len || len > FS_PUSH_MAX ||
+	if (!fs->kernel.store || fh->kind != FS_FH_FILE || !fh->cached_reader || !len || len > FS_PUSH_MAX ||
 	    atomic_load_explicit(&fs->no_push, memory_order_relaxed))
 		return;
 	if (atomic_exchange_explicit(&fs->pushing, true, memory_order_acquire))
@@ -403,9 +400,7 @@ void fs_file_push(hdb_fs *fs, fs_fh *fh)
 		atomic_store_explicit(&fs->pushing, false, memory_order_release);
 		return;
 	}
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
-	bv.buf[0].mem = fh->buf.data;
-	int rc = fuse_lowlevel_notify_store(fs->se, fh->ino, 0, &bv, 0);
+	int rc = fs->kernel.store(fs->kernel.ctx, fh->ino, fh->buf.data, len);
 	atomic_store_explicit(&fs->pushing, false, memory_order_release);
 	/* A version stored after a newer one's commit is taken back before
 	 * npush lets other opens use the page cache again. */

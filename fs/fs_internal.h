@@ -69,6 +69,22 @@ typedef struct hdb_fs_counters {
 #undef X
 } hdb_fs_counters;
 
+/* The notices the fs sends the kernel: the FUSE session's
+ * (hdb_fs_set_session), none without one, or a test's own, which sees
+ * them in order and can act while one is under way (fs_set_kernel).
+ * Called with no fs lock held. */
+typedef struct fs_kernel {
+	/* Hands len bytes to the kernel as ino's pages from offset 0
+	 * (FUSE_NOTIFY_STORE): 0 or a negative errno. */
+	int (*store)(void *ctx, uint64_t ino, const void *data, size_t len);
+	/* Drops ino's cached attributes and its pages in [off, off + len)
+	 * (len 0: to the end); off -1: the attributes only. */
+	void (*inval_inode)(void *ctx, uint64_t ino, int64_t off, int64_t len);
+	/* Drops the cached entry name (nlen bytes) under parent. */
+	void (*inval_entry)(void *ctx, uint64_t parent, const char *name, size_t nlen);
+	void *ctx;
+} fs_kernel;
+
 /* Membership in the fs's list of open handles (so that shutdown can
  * release what the kernel did not).  First member of fs_fh and fs_dh. */
 typedef struct fs_hlink {
@@ -80,7 +96,8 @@ typedef struct fs_hlink {
 struct hdb_fs {
 	hdb_db *db;
 	hdb_fs_opts opt;
-	struct fuse_session *se; /* set before the loop; read-only afterwards */
+	fs_kernel kernel;        /* set before the loop and after it only;
+	                            store NULL: none */
 	hdb_itable *itab;
 	pthread_mutex_t commit_mu;
 	hdb_fs_super sb;         /* GUARDED_BY commit_mu */
@@ -207,6 +224,9 @@ void fs_notify_inval_inode(hdb_fs *fs, uint64_t ino);
 /* The same for the attributes of ino only (its pages stay). */
 void fs_notify_inval_attr(hdb_fs *fs, uint64_t ino);
 void fs_notify_inval_entry(hdb_fs *fs, uint64_t parent, const char *name, size_t nlen);
+/* The notices go to k's functions from now on (k NULL: nowhere).  Only
+ * while no request is served, as hdb_fs_set_session. */
+void fs_set_kernel(hdb_fs *fs, const fs_kernel *k);
 
 /* Locks commit_mu and starts a batch.  0 or -ENOMEM (then not locked). */
 int fs_txn_begin(hdb_fs *fs, fs_txn *t);
