@@ -490,6 +490,156 @@ static void test_fs_stats_json_reports_counters(void **state)
 	free(json);
 }
 
+/* ---- the push of a reader's content to the kernel (fs_file_push) ---- */
+
+/* A kernel that logs the notices it gets, each with the inode's npush at
+ * that moment, and runs `during` inside its first store, while the push
+ * is under way. */
+struct push_kernel {
+	hdb_fs *fs;
+	uint64_t ino;
+	void (*during)(struct push_kernel *k);
+	fs_fh *reader; /* opened by `during` */
+	int n;
+	struct {
+		char what;        /* 's' store, 'p' pages dropped, 'a' attributes */
+		uint32_t npush;
+		char data[32];    /* what a store stored */
+	} log[8];
+};
+
+static uint32_t npush_of(hdb_fs *fs, uint64_t ino)
+{
+	hdb_itable_lock(fs->itab);
+	hdb_inode *i = hdb_itable_get(fs->itab, ino);
+	uint32_t n = i && i->x ? i->x->npush : 0;
+	hdb_itable_unlock(fs->itab);
+	return n;
+}
+
+static void push_log(struct push_kernel *k, char what, uint64_t ino, const void *data, size_t len)
+{
+	assert_int_equal(ino, k->ino);
+	assert_true(k->n < 8);
+	k->log[k->n].what = what;
+	k->log[k->n].npush = npush_of(k->fs, ino);
+	assert_true(len < sizeof(k->log[k->n].data));
+	memcpy(k->log[k->n].data, data, len);
+	k->log[k->n].data[len] = 0;
+	k->n++;
+}
+
+static int push_store(void *ctx, uint64_t ino, const void *data, size_t len)
+{
+	struct push_kernel *k = ctx;
+	push_log(k, 's', ino, data, len);
+	if (k->during && k->n == 1)
+		k->during(k);
+	return 0;
+}
+
+static void push_inval_inode(void *ctx, uint64_t ino, int64_t off, int64_t len)
+{
+	assert_int_equal(len, 0);
+	push_log(ctx, off < 0 ? 'a' : 'p', ino, "", 0);
+}
+
+static void push_inval_entry(void *ctx, uint64_t parent, const char *name, size_t nlen)
+{
+	fail_msg("unexpected entry invalidation");
+}
+
+/* Opens ino for reading as fs_open does, the content pushed to k; the
+ * handle. */
+static fs_fh *push_open(struct push_kernel *k)
+{
+	fs_fh *fh;
+	assert_int_equal(fs_file_open(k->fs, k->ino, O_RDONLY, false, 0, &fh), 0);
+	assert_true(fh->cached_reader);
+	fs_mark_kernel_cached(k->fs, k->ino); /* keep_cache granted */
+	fs_file_push(k->fs, fh);
+	return fh;
+}
+
+/* Static: the fs may still send notices to it after a failed test. */
+static struct push_kernel push_kernel;
+
+/* Document a.json at the root, {"v":1}, and a push_kernel for e->fs. */
+static struct push_kernel *push_setup(struct fs_env *e)
+{
+	struct push_kernel *k = &push_kernel;
+	*k = (struct push_kernel){ .fs = e->fs };
+	k->ino = create_doc(e->fs, HDB_FS_ROOT_INO, "a.json", "{\"v\":1}");
+	fs_kernel kernel = { push_store, push_inval_inode, push_inval_entry, k };
+	fs_set_kernel(e->fs, &kernel);
+	return k;
+}
+
+static void test_fs_push_stores_the_committed_content(void **state)
+{
+	struct fs_env *e = *state;
+	struct push_kernel *k = push_setup(e);
+	fs_fh *fh = push_open(k);
+	assert_int_equal(k->n, 2);
+	assert_int_equal(k->log[0].what, 's');
+	assert_string_equal(k->log[0].data, "{\"v\":1}");
+	assert_int_equal(k->log[0].npush, 1);
+	/* The push is the access: atime moves (relatime), the kernel's copy
+	 * of the attributes goes, the pages stay. */
+	assert_int_equal(k->log[1].what, 'a');
+	assert_int_equal(k->log[1].npush, 0);
+	fs_file_release(e->fs, fh);
+	fs_set_kernel(e->fs, NULL);
+}
+
+/* While the store is under way: a new version is committed, and another
+ * reader opens. */
+static void commit_and_open_during_store(struct push_kernel *k)
+{
+	assert_int_equal(fs_fixture_put(k->fs, k->ino, false, O_WRONLY | O_TRUNC, "{\"v\":22}"), 0);
+	assert_int_equal(fs_file_open(k->fs, k->ino, O_RDONLY, false, 0, &k->reader), 0);
+}
+
+/* A push that stored a version older than one committed meanwhile takes
+ * its pages back before other opens may use the page cache again (npush
+ * still counts it), and a reader that opened meanwhile reads without the
+ * page cache, the new version. */
+static void test_fs_push_overtaken_by_a_commit_takes_its_pages_back(void **state)
+{
+	struct fs_env *e = *state;
+	struct push_kernel *k = push_setup(e);
+	k->during = commit_and_open_during_store;
+	fs_fh *fh = push_open(k);
+	assert_int_equal(k->n, 4);
+	assert_int_equal(k->log[0].what, 's');
+	assert_string_equal(k->log[0].data, "{\"v\":1}");
+	assert_int_equal(k->log[1].what, 'p'); /* the commit's */
+	assert_int_equal(k->log[2].what, 'p'); /* the push's own */
+	assert_int_equal(k->log[2].npush, 1);
+	assert_int_equal(k->log[3].what, 'a'); /* atime, as above */
+
+	assert_non_null(k->reader);
+	assert_true(k->reader->uncached);
+	assert_false(k->reader->cached_reader);
+	void *buf;
+	size_t n;
+	assert_int_equal(fs_file_read(e->fs, k->reader, 0, 64, &buf, &n), 0);
+	assert_int_equal(n, 8);
+	assert_memory_equal(buf, "{\"v\":22}", 8);
+	free(buf);
+	fs_file_release(e->fs, k->reader);
+	fs_file_release(e->fs, fh);
+
+	/* Once the push is over, readers use the page cache again. */
+	k->during = NULL;
+	k->n = 0;
+	fh = push_open(k);
+	assert_int_equal(k->log[0].what, 's');
+	assert_string_equal(k->log[0].data, "{\"v\":22}");
+	fs_file_release(e->fs, fh);
+	fs_set_kernel(e->fs, NULL);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -521,6 +671,8 @@ int main(void)
 		T(test_fs_check_reports_wrong_counter),
 		T(test_fs_check_reports_invalid_document),
 		T(test_fs_stats_json_reports_counters),
+		T(test_fs_push_stores_the_committed_content),
+		T(test_fs_push_overtaken_by_a_commit_takes_its_pages_back),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
