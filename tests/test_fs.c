@@ -520,7 +520,7 @@ static uint32_t npush_of(hdb_fs *fs, uint64_t ino)
 static void push_log(struct push_kernel *k, char what, uint64_t ino, const void *data, size_t len)
 {
 	assert_int_equal(ino, k->ino);
-	assert_true(k->n < 8);
+	assert_true(k->n < (int)(sizeof(k->log) / sizeof(k->log[0])));
 	k->log[k->n].what = what;
 	k->log[k->n].npush = npush_of(k->fs, ino);
 	assert_true(len < sizeof(k->log[k->n].data));
